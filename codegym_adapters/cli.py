@@ -1,0 +1,292 @@
+"""The ``codegym`` command: look at envs, play one by hand, and evaluate scripted policies.
+
+Subcommands are added by the modules that own them (see ``_COMMANDS``); each has ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, read_rows
+from .episode import EpisodeConfig
+from .errors import CodeGymError
+from .policies import POLICIES, get_policy
+from .rollout import aggregate, run_episodes
+from .runtime import DEFAULT_RUNTIME, RUNTIMES, make_runtime
+from .runtime.base import Runtime
+from .tasks import Task
+
+
+# -- shared options ------------------------------------------------------------------------------
+def _add_env_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--envs", action="append", default=[], metavar="PATH",
+                   help="env file, folder, record JSON or row file (repeatable); default: installed env packs")
+    p.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME, help="where env code runs")
+    p.add_argument("--step-timeout", type=float, default=None, help="seconds per env step (sandbox runtime)")
+
+
+def _catalog(args: argparse.Namespace, rows: Sequence[dict[str, Any]] = ()) -> Catalog:
+    catalog = Catalog.from_paths(args.envs) if args.envs else Catalog.default()
+    if rows:
+        catalog.add_rows(rows, origin=str(getattr(args, "data", "rows")))
+    return catalog
+
+
+def _runtime(args: argparse.Namespace, catalog: Catalog) -> Runtime:
+    options: dict[str, Any] = {}
+    if args.runtime == "sandbox" and args.step_timeout is not None:
+        options["step_timeout"] = args.step_timeout
+    return make_runtime(args.runtime, catalog, **options)
+
+
+# -- list / show ---------------------------------------------------------------------------------
+async def _describe(runtime: Runtime, name: str) -> dict[str, Any]:
+    spec = runtime.catalog.get(name)
+    info = await runtime.module_info((spec, {}))
+    async with await runtime.open((spec, {})) as session:
+        actions = session.info.actions
+    return {"name": spec.name, "origin": spec.origin, "task": spec.task or info["task"],
+            "actions": actions, "configs": info["configs"], "has_generator": info["has_generator"]}
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    catalog = Catalog.from_paths(args.paths) if args.paths else Catalog.default()
+
+    async def main() -> list[dict[str, Any]]:
+        async with _runtime(args, catalog) as runtime:
+            rows = []
+            for spec in catalog:
+                try:
+                    d = await _describe(runtime, spec.name)
+                    rows.append({"env": spec.name, "actions": [a.name for a in d["actions"]],
+                                 "configs": len(d["configs"]), "error": ""})
+                except CodeGymError as exc:
+                    rows.append({"env": spec.name, "actions": [], "configs": 0, "error": str(exc)})
+            return rows
+
+    rows = asyncio.run(main())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["env"]) for r in rows), default=3)
+    print(f"{'env':<{width}}  configs  actions")
+    for r in rows:
+        detail = ", ".join(r["actions"]) if not r["error"] else f"ERROR: {r['error']}"
+        print(f"{r['env']:<{width}}  {r['configs']:>7}  {detail}")
+    print(f"{len(rows)} envs")
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .tools import tool_listing
+
+    catalog = _catalog(args)
+
+    async def main() -> dict[str, Any]:
+        async with _runtime(args, catalog) as runtime:
+            return await _describe(runtime, args.env)
+
+    d = asyncio.run(main())
+    print(f"{d['name']}  ({d['origin']})\n")
+    print(f"Task:\n{d['task'] or '(no task text)'}\n")
+    print(f"Actions ({len(d['actions'])}):\n{tool_listing(d['actions'])}\n")
+    print(f"Fixed configurations: {len(d['configs'])}; generator: {'yes' if d['has_generator'] else 'no'}")
+    for config in d["configs"][:3]:
+        print(f"  {d['name']}@{json.dumps(config)[:150]}")
+    return 0
+
+
+# -- play ----------------------------------------------------------------------------------------
+PLAY_HELP = """Type one call per line, in any format:
+  Observe                          a call without arguments
+  Done {"answer": 3}               a name and JSON arguments
+  <|FunctionCallBegin|>[...]<|FunctionCallEnd|>, <tool_call>...</tool_call>, or a JSON call object
+Commands: :tools (list the functions), :help, :quit"""
+
+
+def _play_line_to_text(line: str) -> str:
+    """Shorthand ``Name {json}`` becomes a JSON call; anything else is passed through as model text."""
+    name, _, rest = line.strip().partition(" ")
+    if name.isidentifier() and (not rest.strip() or rest.strip().startswith("{")):
+        return json.dumps({"name": name, "arguments": json.loads(rest) if rest.strip() else {}})
+    return line
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from .episode import Episode
+    from .tools import tool_listing
+
+    catalog = _catalog(args)
+    config = EpisodeConfig(end_on_no_call=False, default_turn_limit=args.turn_limit)
+
+    async def main() -> int:
+        async with _runtime(args, catalog) as runtime:
+            episode = Episode(runtime, Task.from_env_string(args.env_string), config)
+            await episode.start()
+            if episode.done:
+                print(f"error: {episode.error}", file=sys.stderr)
+                return 2
+            assert episode.info is not None
+            print(f"{episode.info.env_name}: {episode.info.reset_observation}")
+            print(PLAY_HELP)
+            try:
+                while not episode.done:
+                    try:
+                        line = input("call> ")
+                    except EOFError:
+                        await episode.end("no_call")
+                        break
+                    if line.strip() in (":quit", ":q"):
+                        await episode.end("no_call")
+                        break
+                    if line.strip() in (":help", ""):
+                        print(PLAY_HELP)
+                        continue
+                    if line.strip() == ":tools":
+                        print(tool_listing(episode.info.actions))
+                        continue
+                    try:
+                        text = _play_line_to_text(line)
+                    except ValueError as exc:
+                        print(f"Error: arguments are not JSON: {exc}")
+                        continue
+                    turn = await episode.step(text)
+                    print(turn.observation)
+            finally:
+                await episode.close()
+            s = episode.summary()
+            print(f"episode over: {s['done_reason']}, reward={s['reward']}, turns={s['turns']}")
+            return 0
+
+    return asyncio.run(main())
+
+
+# -- eval ----------------------------------------------------------------------------------------
+async def _default_tasks(runtime: Runtime) -> list[Task]:
+    """Every fixed configuration of every env in the catalog."""
+    tasks = []
+    for spec in runtime.catalog:
+        info = await runtime.module_info((spec, {}))
+        for config in info["configs"]:
+            tasks.append(Task.from_env_string(f"{spec.name}@{json.dumps(config)}"))
+    return tasks
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    rows = read_rows(args.data) if args.data else []
+    catalog = _catalog(args, rows)
+    tasks = [Task.from_row(r) for r in rows]
+    config = EpisodeConfig(call_format=args.call_format, default_turn_limit=args.turn_limit)
+    policy = get_policy(args.policy, args.seed)
+    out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
+
+    async def main() -> list[dict[str, Any]]:
+        async with _runtime(args, catalog) as runtime:
+            chosen = tasks or await _default_tasks(runtime)
+            if args.limit:
+                chosen = chosen[: args.limit]
+            if not chosen:
+                raise CodeGymError("no tasks to evaluate: give --data ROWS or envs with fixed configurations")
+            bar = tqdm(total=len(chosen), desc=f"eval {policy.name}", unit="ep", file=sys.stderr,
+                       disable=not args.progress)
+
+            def done(record: dict[str, Any]) -> None:
+                bar.update(1)
+                if out:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+            try:
+                return await run_episodes(runtime, chosen, policy, config, concurrency=args.concurrency,
+                                          keep_trajectory=bool(out), on_done=done)
+            finally:
+                bar.close()
+
+    try:
+        records = asyncio.run(main())
+    finally:
+        if out:
+            out.close()
+    summary = aggregate(records)
+    summary["policy"] = policy.name
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"episodes      {summary['episodes']}")
+        print(f"accuracy      {summary['accuracy']:.3f}")
+        print(f"avg reward    {summary['avg_reward']:.3f}")
+        print(f"avg turns     {summary['avg_turns']:.1f}")
+        print(f"invalid rate  {summary['invalid_call_rate']:.3f}")
+        print(f"env errors    {summary['env_errors']}")
+        print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))
+    return 0
+
+
+# -- entry point ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codegym", description="CodeGym environments for RL training.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list envs with their actions and configurations")
+    p.add_argument("paths", nargs="*", help="env files or folders (default: installed env packs)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME)
+    p.add_argument("--step-timeout", type=float, default=None)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="show one env: task, actions, configurations")
+    p.add_argument("env", help="<code_id>__<ClassName> or an unambiguous <ClassName>")
+    _add_env_options(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("play", help="play an env interactively")
+    p.add_argument("env_string", help="<code_id>__<ClassName>@<options>")
+    p.add_argument("--turn-limit", type=int, default=256)
+    _add_env_options(p)
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("eval", help="run episodes with a scripted policy and report metrics")
+    p.add_argument("--data", type=Path, help="rows (.jsonl/.parquet); default: every env's fixed configurations")
+    p.add_argument("--policy", choices=sorted(POLICIES), default="oracle")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N tasks")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--call-format", default="codegym", choices=["codegym", "hermes", "json"])
+    p.add_argument("--turn-limit", type=int, default=256, help="turn limit for rows without their own")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="write one JSON line per episode, with its turns")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    _add_env_options(p)
+    p.set_defaults(func=cmd_eval)
+
+    for register in _COMMANDS:
+        register(sub)
+    return parser
+
+
+_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CodeGymError, ValueError, OSError) as exc:
+        print(f"codegym {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"codegym {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Where env code runs. :func:`make_runtime` is the one door; see :mod:`.base` for the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import Catalog
+from .base import OracleTrace, Runtime, Session, SessionInfo, StepResult
+
+RUNTIMES = ("inprocess", "sandbox")
+DEFAULT_RUNTIME = "inprocess"
+
+__all__ = ["RUNTIMES", "DEFAULT_RUNTIME", "OracleTrace", "Runtime", "Session", "SessionInfo", "StepResult",
+           "make_runtime"]
+
+
+def make_runtime(name: str = DEFAULT_RUNTIME, catalog: Catalog | None = None, **options: Any) -> Runtime:
+    """A runtime by name: ``inprocess`` (trusted code) or ``sandbox`` (isolated worker pool)."""
+    if name == "inprocess":
+        from .inprocess import InProcessRuntime
+
+        return InProcessRuntime(catalog, **options)
+    if name == "sandbox":
+        from .sandbox import SandboxRuntime
+
+        return SandboxRuntime(catalog, **options)
+    raise ValueError(f"unknown runtime {name!r}; expected one of {', '.join(RUNTIMES)}")

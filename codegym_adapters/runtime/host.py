@@ -1,0 +1,224 @@
+"""Hosting env instances inside the current process.
+
+:class:`EnvHost` is where env code actually runs. The in-process runtime calls it directly; every
+sandbox worker process runs one. It is synchronous and knows nothing about deadlines or isolation:
+those belong to the runtime around it. Everything it returns is plain data (picklable, JSON-like).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from ..calls import ToolCall
+from ..catalog import load_env_module
+from ..errors import CodeGymError, EnvContractError, EnvLoadError
+from ..tools import Action, action_names, actions_of
+from .base import EXCEPTION, OracleTrace, StepResult
+
+DEFAULT_MAX_OBSERVATION_CHARS = 20_000
+MAX_ORACLE_CALLS = 10_000
+
+
+def cap_observation(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, saying how much was cut."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    marker = f"\n[observation truncated: {limit} of {len(text)} characters shown]"
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def to_json_like(value: Any, depth: int = 0) -> Any:
+    """Convert an env value to plain JSON data (tuples to lists, unknown objects to ``str``)."""
+    if depth > 50:
+        return str(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [to_json_like(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json_like(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((to_json_like(v, depth + 1) for v in value), key=repr)
+    return str(value)
+
+
+@dataclass
+class _EnvClass:
+    module: types.ModuleType
+    cls: type
+    actions: list[Action] | None = None
+
+
+class EnvHost:
+    """Live env instances of one process, addressed by session id."""
+
+    def __init__(self, max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS) -> None:
+        self.max_observation_chars = max_observation_chars
+        self._classes: dict[str, _EnvClass] = {}
+        self._envs: dict[Any, Any] = {}
+
+    # -- env code ---------------------------------------------------------------------------
+    def has_source(self, source_hash: str) -> bool:
+        return source_hash in self._classes
+
+    def load(self, source_hash: str, source: str, class_name: str, env_name: str = "") -> None:
+        """Compile an env source once; later calls with the same hash are free."""
+        if source_hash not in self._classes:
+            module = load_env_module(source, class_name, env_name)
+            self._classes[source_hash] = _EnvClass(module, getattr(module, class_name))
+
+    def _class(self, source_hash: str) -> _EnvClass:
+        try:
+            return self._classes[source_hash]
+        except KeyError:
+            raise EnvLoadError(f"env source {source_hash} was never loaded in this host") from None
+
+    def module_info(self, source_hash: str) -> dict[str, Any]:
+        """Module-level extras of bundled envs: ``TASK`` text and fixed ``CONFIGS``."""
+        module = self._class(source_hash).module
+        task = getattr(module, "TASK", None)
+        configs = getattr(module, "CONFIGS", None)
+        return {
+            "task": task if isinstance(task, str) else None,
+            "configs": to_json_like(configs) if isinstance(configs, list) else [],
+            "has_generator": callable(getattr(module, "generate_config", None)),
+        }
+
+    def generate_config(self, source_hash: str, seed: int, size: int) -> dict[str, Any]:
+        """Call a bundled env's ``generate_config(seed, size)``."""
+        gen = getattr(self._class(source_hash).module, "generate_config", None)
+        if not callable(gen):
+            raise EnvContractError(f"env source {source_hash} has no generate_config(seed, size)")
+        config = gen(seed, size)
+        if not isinstance(config, dict):
+            raise EnvContractError(f"generate_config returned {type(config).__name__}, not a dict")
+        return to_json_like(config)
+
+    def _new_env(self, source_hash: str, options: dict[str, Any], label: str) -> tuple[Any, str]:
+        entry = self._class(source_hash)
+        try:
+            env = entry.cls()
+            observation = env.reset(dict(options))
+        except Exception as exc:
+            raise EnvLoadError(f"env {label}: creating or resetting it failed: {type(exc).__name__}: {exc}") \
+                from None
+        if entry.actions is None:
+            try:
+                entry.actions = actions_of(entry.cls, action_names(env))
+            except CodeGymError:
+                raise
+            except Exception as exc:
+                raise EnvContractError(f"env {label}: cannot read its actions: {exc}") from None
+            if not entry.actions:
+                raise EnvContractError(f"env {label}: func_mapping names no action methods")
+        return env, "" if observation is None else str(observation)
+
+    # -- sessions ---------------------------------------------------------------------------
+    def open(self, sid: Any, source_hash: str, options: dict[str, Any], label: str = "") -> dict[str, Any]:
+        """Create and reset an env for session ``sid``; returns its reset text and actions."""
+        env, observation = self._new_env(source_hash, options, label or source_hash)
+        self._envs[sid] = env
+        actions = self._class(source_hash).actions or []
+        return {
+            "reset_observation": cap_observation(observation, self.max_observation_chars),
+            "actions": [a.to_dict() for a in actions],
+        }
+
+    def step(self, sid: Any, name: str, arguments: dict[str, Any]) -> StepResult:
+        """One call on session ``sid``'s env, as the env's own ``step(action_json)``."""
+        env = self._envs[sid]
+        start = time.perf_counter()
+        error = None
+        try:
+            action = json.dumps({"name": name, "parameters": arguments}, ensure_ascii=False)
+            result = env.step(action)
+            message = result[1] if isinstance(result, tuple) and len(result) >= 2 else result
+            observation = message if isinstance(message, str) else json.dumps(to_json_like(message))
+        except Exception as exc:  # env bug: step() is supposed to catch its own errors
+            error = EXCEPTION
+            observation = f"Error: the environment failed on {name}: {type(exc).__name__}: {exc}"
+        finished, reward = self._status(env)
+        return StepResult(
+            observation=cap_observation(observation, self.max_observation_chars),
+            finished=finished,
+            reward=reward,
+            error=error,
+            elapsed_s=time.perf_counter() - start,
+        )
+
+    @staticmethod
+    def _status(env: Any) -> tuple[bool, float]:
+        try:
+            finished = bool(env.finished)
+        except Exception:
+            finished = bool(getattr(env, "_done", False))
+        try:
+            reward = float(env.reward)
+        except Exception:
+            reward = 0.0
+        return finished, reward if math.isfinite(reward) else 0.0
+
+    def attribute(self, sid: Any, name: str) -> Any:
+        """An env attribute, or the result of calling it if it is a zero-argument method."""
+        if name.startswith("__"):
+            raise CodeGymError(f"attribute {name!r} is not readable")
+        env = self._envs[sid]
+        if not hasattr(env, name):
+            raise CodeGymError(f"env has no attribute {name!r}")
+        value = getattr(env, name)
+        if callable(value):
+            value = value()
+        return to_json_like(value)
+
+    def close(self, sid: Any) -> None:
+        self._envs.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._envs)
+
+    # -- oracle -----------------------------------------------------------------------------
+    def oracle(self, source_hash: str, options: dict[str, Any], label: str = "") -> OracleTrace:
+        """Run ``solve()`` on a shadow instance, recording the calls it makes through ``step``.
+
+        Only top-level calls are recorded: an action that calls ``self.step`` itself is one call.
+        """
+        env, _ = self._new_env(source_hash, options, label or source_hash)
+        calls: list[ToolCall] = []
+        depth = 0
+        original_step = env.step
+
+        def recording_step(action: str) -> Any:
+            nonlocal depth
+            if depth == 0:
+                if len(calls) >= MAX_ORACLE_CALLS:
+                    raise RuntimeError(f"solve() made more than {MAX_ORACLE_CALLS} calls")
+                calls.append(_call_from_action(action))
+            depth += 1
+            try:
+                return original_step(action)
+            finally:
+                depth -= 1
+
+        env.step = recording_step
+        try:
+            final = env.solve()
+        except Exception as exc:
+            return OracleTrace(calls, "", 0.0, error=f"solve() raised {type(exc).__name__}: {exc}")
+        _, reward = self._status(env)
+        final_text = final if isinstance(final, str) else str(final)
+        return OracleTrace(calls, cap_observation(final_text, self.max_observation_chars), reward)
+
+
+def _call_from_action(action: Any) -> ToolCall:
+    data = json.loads(action) if isinstance(action, str) else action
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise RuntimeError(f"solve() made a call that is not a CodeGym action: {str(action)[:200]}")
+    args = data.get("parameters", data.get("arguments", {}))
+    return ToolCall(data["name"], args if isinstance(args, dict) else {})

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test command: sets up what it needs, then lints and runs every test suite.
+#   bash scripts/test.sh            everything (core, veRL and OpenRLHF suites, each in its own venv)
+#   CODEGYM_TEST_ONLY=core bash scripts/test.sh    one suite: core | verl | openrlhf
+# Extra arguments go to every pytest run (e.g. -x, -k name).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+cd "$ROOT"
+only="${CODEGYM_TEST_ONLY:-all}"
+failed=()
+
+# pytest exits 5 when it collected no tests: for us that is a broken suite, never a pass.
+run_suite() {
+  local name="$1"; shift
+  echo "==> $name tests"
+  set +e
+  "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "!! $name: pytest collected no tests; treating that as a failure" >&2
+    failed+=("$name")
+  elif [ "$rc" -ne 0 ]; then
+    failed+=("$name")
+  fi
+}
+
+if [ "$only" = all ] || [ "$only" = core ]; then
+  echo "==> ruff"
+  "$VENV/bin/ruff" check . || failed+=("ruff")
+  run_suite core "$VENV/bin/pytest" tests --ignore=tests/verl --ignore=tests/openrlhf -q "$@"
+fi
+for trainer in verl openrlhf; do
+  if { [ "$only" = all ] || [ "$only" = "$trainer" ]; } && [ -f "scripts/venv-$trainer.sh" ]; then
+    bash "scripts/venv-$trainer.sh"
+    run_suite "$trainer" "$ROOT/.venv-$trainer/bin/pytest" "tests/$trainer" -q -p no:cacheprovider "$@"
+  fi
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "all suites passed"
