@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import types
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -125,7 +126,7 @@ class Catalog:
                 if child.suffix == ".py" and _FILE_RE.match(child.stem):
                     self.add(_spec_from_file_name(child))
                 elif child.suffix == ".json":
-                    self._add_records(child)
+                    self._add_records(child, strict=False)
         elif path.suffix == ".py":
             self.add(_spec_from_py_file(path))
         elif path.suffix == ".json":
@@ -164,14 +165,22 @@ class Catalog:
             self.add_path(folder)
         return len(self._by_name) - before
 
-    def _add_records(self, path: Path) -> None:
+    def _add_records(self, path: Path, *, strict: bool = True) -> None:
+        """Add verified-record JSON. In a folder (``strict=False``) a JSON file that holds no env
+        record (notes, reports) is skipped with a warning instead of failing the whole folder."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
+            if not strict:
+                warnings.warn(f"skipping {path}: not an env record ({exc})", stacklevel=3)
+                return
             raise EnvLoadError(f"env record {path}: cannot read JSON: {exc}") from None
         records = data if isinstance(data, list) else [data]
-        for i, record in enumerate(records):
-            spec = _spec_from_row(record, f"{path}#{i}") if isinstance(record, dict) else None
+        specs = [_spec_from_row(r, f"{path}#{i}") if isinstance(r, dict) else None for i, r in enumerate(records)]
+        if not strict and not any(specs):
+            warnings.warn(f"skipping {path}: no env record in it", stacklevel=3)
+            return
+        for i, spec in enumerate(specs):
             if spec is None:
                 raise EnvLoadError(f"env record {path}#{i}: no 'gym_env'/'env_code' source and env name")
             self.add(spec)
@@ -222,10 +231,10 @@ def _spec_from_file_name(path: Path) -> EnvSpec:
 
 
 def _spec_from_py_file(path: Path) -> EnvSpec:
-    if _FILE_RE.match(path.stem):
-        return _spec_from_file_name(path)
     if not path.is_file():
         raise EnvLoadError(f"env file {path} does not exist")
+    if _FILE_RE.match(path.stem):
+        return _spec_from_file_name(path)
     source = path.read_text(encoding="utf-8")
     classes = [c for c in _CLASS_RE.findall(source) if c.endswith("Env")] or _CLASS_RE.findall(source)
     if not classes:
@@ -272,13 +281,19 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             import pyarrow.parquet as pq
         except ImportError:
             raise EnvLoadError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
-        return pq.read_table(path).to_pylist()
+        try:
+            return pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise EnvLoadError(f"cannot read rows from {path}: {exc}") from None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise EnvLoadError(f"cannot read rows from {path}: {exc}") from None
     if path.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise EnvLoadError(f"{path}: not JSON: {exc}") from None
         return data if isinstance(data, list) else [data]
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -58,11 +58,11 @@ class Task:
         return cls(
             env=ability,
             prompt=_messages(prompt),
-            turn_limit=_int(row.get("plugin_call_max_round", extra.get("plugin_call_max_round"))),
-            solve_fc_round=_int(extra.get("solve_fc_round", row.get("solve_fc_round"))),
+            turn_limit=_int(_first(row.get("plugin_call_max_round"), extra.get("plugin_call_max_round"))),
+            solve_fc_round=_int(_first(extra.get("solve_fc_round"), row.get("solve_fc_round"))),
             oracle_calls=parse_trajectory(extra.get("std_traj")),
             data_source=str(row.get("data_source") or DEFAULT_DATA_SOURCE),
-            index=_int(extra.get("index", row.get("index"))),
+            index=_int(_first(extra.get("index"), row.get("index"))),
             extra_info=extra,
         )
 
@@ -100,6 +100,11 @@ def parse_trajectory(value: Any) -> list[ToolCall] | None:
         else:
             return None
     return calls or None
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not None (parquet fills absent columns with nulls)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

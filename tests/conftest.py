@@ -154,5 +154,6 @@ def counter_catalog(counter_dir: Path) -> Catalog:
 
 
 def run(coro):
-    """Run a coroutine on a fresh event loop (tests stay plain functions)."""
+    """Run a coroutine on a fresh event loop. Prefer ``from asyncio import run`` in new tests:
+    ``conftest`` is not a unique module name once the trainer suites add their own."""
     return asyncio.run(coro)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run
+from asyncio import run
 
 from codegym_adapters.calls import ToolCall, render_call
 from codegym_adapters.episode import DONE_REASONS, Episode, EpisodeConfig

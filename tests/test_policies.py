@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run
+from asyncio import run
 
 from codegym_adapters.calls import ToolCall, parse_call
 from codegym_adapters.episode import EpisodeConfig
