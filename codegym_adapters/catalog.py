@@ -40,6 +40,7 @@ class EnvSpec:
     origin: str = ""
     task: str | None = None
     _source: str | None = field(default=None, repr=False)
+    _hash: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -58,7 +59,10 @@ class EnvSpec:
 
     @property
     def source_hash(self) -> str:
-        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:16]
+        """A content hash of the source (computed once: runtimes ask for it on every open)."""
+        if self._hash is None:
+            self._hash = hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:16]
+        return self._hash
 
 
 def load_env_module(source: str, class_name: str, env_name: str = "") -> types.ModuleType:

@@ -8,7 +8,7 @@ from ..catalog import Catalog
 from .base import OracleTrace, Runtime, Session, SessionInfo, StepResult
 
 RUNTIMES = ("inprocess", "sandbox")
-DEFAULT_RUNTIME = "inprocess"
+DEFAULT_RUNTIME = "sandbox"
 
 __all__ = ["RUNTIMES", "DEFAULT_RUNTIME", "OracleTrace", "Runtime", "Session", "SessionInfo", "StepResult",
            "make_runtime"]

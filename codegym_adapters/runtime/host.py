@@ -96,7 +96,10 @@ class EnvHost:
         gen = getattr(self._class(source_hash).module, "generate_config", None)
         if not callable(gen):
             raise EnvContractError(f"env source {source_hash} has no generate_config(seed, size)")
-        config = gen(seed, size)
+        try:
+            config = gen(seed, size)
+        except Exception as exc:
+            raise EnvContractError(f"generate_config({seed}, {size}) failed: {type(exc).__name__}: {exc}") from None
         if not isinstance(config, dict):
             raise EnvContractError(f"generate_config returned {type(config).__name__}, not a dict")
         return to_json_like(config)
@@ -172,9 +175,12 @@ class EnvHost:
         env = self._envs[sid]
         if not hasattr(env, name):
             raise CodeGymError(f"env has no attribute {name!r}")
-        value = getattr(env, name)
-        if callable(value):
-            value = value()
+        try:
+            value = getattr(env, name)
+            if callable(value):
+                value = value()
+        except Exception as exc:
+            raise CodeGymError(f"reading {name} of the env failed: {type(exc).__name__}: {exc}") from None
         return to_json_like(value)
 
     def close(self, sid: Any) -> None:
