@@ -1,0 +1,166 @@
+"""Where an env's task configurations come from, for ``codegym verify`` and ``codegym build-data``.
+
+* ``fixed``: a bundled env file's module-level ``CONFIGS`` list;
+* ``record``: the ``unit_test_list`` of a verified-env record, or the ``ability`` of training rows,
+  found in the same record/row files the envs were loaded from, or in a ``--configs`` file;
+* ``generated``: a bundled env's ``generate_config(seed, size)``;
+* ``default``: no configuration anywhere, so the env's own defaults (``{}`` options).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .catalog import EnvSpec, read_rows
+from .envstring import parse_env_string
+from .errors import CodeGymError, EnvLoadError
+
+_NO_ANSWER = object()
+ROW_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One task configuration of an env: its options and where they came from."""
+
+    options: dict[str, Any]
+    source: str  # "fixed", "record", "generated" or "default"
+    ref_answer: Any = field(default=_NO_ANSWER, compare=False)  # from a record, when it gives one
+    seed: int | None = None
+    size: int | None = None
+
+    @property
+    def has_ref_answer(self) -> bool:
+        return self.ref_answer is not _NO_ANSWER
+
+    @property
+    def key(self) -> str:
+        """The options as canonical JSON: equal keys mean the same configuration."""
+        return options_json(self.options)
+
+
+def options_json(options: Mapping[str, Any]) -> str:
+    """Canonical JSON of an options dict (sorted keys), as used in env strings we write."""
+    return json.dumps(options, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def dedupe(configs: Iterable[Config]) -> list[Config]:
+    """``configs`` without repeated options, first occurrence kept."""
+    seen: set[str] = set()
+    out = []
+    for config in configs:
+        if config.key not in seen:
+            seen.add(config.key)
+            out.append(config)
+    return out
+
+
+def derived_seed(seed: int, *parts: object) -> int:
+    """A 31-bit seed derived from ``seed`` and ``parts``, stable across processes and Python versions."""
+    text = ":".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
+
+
+class ConfigIndex:
+    """Configurations found in record and row files, looked up by env name or class name."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, list[Config]] = {}
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path], *, strict: bool = False) -> ConfigIndex:
+        """Scan ``paths`` (folders: their ``.json`` records; files: records or rows) for configurations.
+
+        Env ``.py`` files carry none and are skipped. With ``strict``, a path that does not exist or
+        holds no configuration is an error (for files named by ``--configs``).
+        """
+        index = cls()
+        for raw in paths:
+            path = Path(raw).expanduser()
+            if strict and not path.exists():
+                raise EnvLoadError(f"configs file {path} does not exist")
+            files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+            added = 0
+            for file in files:
+                if file.suffix in ROW_SUFFIXES or (strict and file.suffix == ".txt"):
+                    added += index.add_file(file)
+            if strict and not added:
+                raise EnvLoadError(f"configs file {path}: no configurations found (expected env strings, "
+                                   "rows with 'ability', or records with 'unit_test_list')")
+        return index
+
+    def add_file(self, path: Path) -> int:
+        """Add the configurations in one file; returns how many."""
+        if path.suffix == ".txt":
+            items: list[Any] = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        else:
+            items = read_rows(path)
+        return sum(self.add_item(item, origin=f"{path}#{i}") for i, item in enumerate(items))
+
+    def add_item(self, item: Any, origin: str = "") -> int:
+        """Add the configurations of one env string, training row, or verified record."""
+        if isinstance(item, str):
+            return self._add_env_string(item, origin)
+        if not isinstance(item, Mapping):
+            return 0
+        tests = item.get("unit_test_list")
+        if isinstance(tests, str):
+            try:
+                tests = json.loads(tests)
+            except ValueError:
+                tests = None
+        if isinstance(tests, list):
+            default_name = _record_name(item)
+            count = 0
+            for test in tests:
+                if isinstance(test, Mapping) and isinstance(test.get("unit_test"), str):
+                    answer = test["ref_answer"] if "ref_answer" in test else _NO_ANSWER
+                    count += self._add_env_string(test["unit_test"], origin, answer, default_name)
+            return count
+        for key in ("ability", "unit_test", "env_str", "env"):
+            if isinstance(item.get(key), str) and "@" in item[key]:
+                return self._add_env_string(item[key], origin, default_name=_record_name(item))
+        return 0
+
+    def _add_env_string(self, text: str, origin: str, answer: Any = _NO_ANSWER, default_name: str = "") -> int:
+        try:
+            ref = parse_env_string(text)
+        except CodeGymError as exc:
+            raise EnvLoadError(f"{origin}: {exc}") from None
+        # a bare class name belongs to the record it came from, else to every env of that class
+        key = ref.name if ref.code_id else default_name or ref.class_name
+        self._by_key.setdefault(key, []).append(Config(dict(ref.options), "record", answer))
+        return 1
+
+    def update(self, other: ConfigIndex) -> None:
+        """Add every configuration of ``other``."""
+        for key, configs in other._by_key.items():
+            self._by_key.setdefault(key, []).extend(configs)
+
+    def configs_for(self, spec: EnvSpec) -> list[Config]:
+        """The configurations indexed for ``spec``: under its full name, then under its bare class name."""
+        configs = list(self._by_key.get(spec.name, []))
+        if spec.name != spec.class_name:
+            configs += self._by_key.get(spec.class_name, [])
+        return dedupe(configs)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def _record_name(item: Mapping[str, Any]) -> str:
+    code_id = item.get("code_id") or item.get("source") or ""
+    env_name = item.get("env_name") or ""
+    if isinstance(code_id, str) and isinstance(env_name, str) and code_id and env_name:
+        return f"{code_id}__{env_name}"
+    return ""
+
+
+def fixed_configs(module_configs: Iterable[Any]) -> list[Config]:
+    """A bundled env's ``CONFIGS`` (as reported by ``Runtime.module_info``); non-dicts are skipped."""
+    return [Config(dict(c), "fixed") for c in module_configs if isinstance(c, Mapping)]

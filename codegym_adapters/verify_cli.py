@@ -1,0 +1,119 @@
+"""``codegym verify PATH...``: run the verification gate over envs, print a table, write a JSON report,
+and exit non-zero if any env is quarantined."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .configs import ConfigIndex
+from .errors import CodeGymError
+from .runtime_args import add_runtime_options, make_runtime_from_args, runtime_limits
+from .verify import REASONS, EnvReport, VerifyOptions, verify_envs
+
+_DESCRIPTION = (
+    "Check that envs may be trained on: the file imports, the class honours the CodeGym contract, and on\n"
+    "every configuration the reference answer and the oracle's solve() work within limits, the oracle\n"
+    "reaches reward 1 (its call count is recorded as solve_fc_round), a wrong answer gets 0, and the same\n"
+    "calls give the same observations. Reasons an env is quarantined:\n"
+    + "\n".join(f"  {k:<21} {v}" for k, v in REASONS.items())
+)
+
+
+def report_dict(reports: Sequence[EnvReport], *, runtime: str, limits: dict[str, Any]) -> dict[str, Any]:
+    """The JSON report: a summary, the quarantine list, then every env's details."""
+    failed = [r for r in reports if not r.passed]
+    return {
+        "version": 1,
+        "runtime": runtime,
+        "limits": limits,
+        "summary": {"envs": len(reports), "passed": len(reports) - len(failed), "failed": len(failed),
+                    "configs_checked": sum(len(r.configs) for r in reports)},
+        "quarantined": [{"env": r.env, "reason": r.reason, "detail": r.detail} for r in failed],
+        "envs": [r.to_dict() for r in reports],
+    }
+
+
+def format_table(reports: Sequence[EnvReport]) -> str:
+    """One line per env: status, configurations checked, oracle rounds, actions, reason."""
+    width = max([len(r.env) for r in reports] + [3])
+    lines = [f"{'env':<{width}}  status  configs  rounds      actions  reason"]
+    for r in reports:
+        rounds = r.rounds
+        span = f"{min(rounds)}-{max(rounds)}" if rounds else "-"
+        reason = "" if r.passed else str(r.reason)
+        lines.append(f"{r.env:<{width}}  {'ok' if r.passed else 'FAILED':<6}  {len(r.configs):>7}  {span:<10}  "
+                     f"{len(r.actions):>7}  {reason}")
+    passed = sum(r.passed for r in reports)
+    lines.append(f"{passed} of {len(reports)} envs passed")
+    return "\n".join(lines)
+
+
+def register(sub: Any) -> None:
+    """Add ``codegym verify`` to the CLI's subparsers."""
+    p = sub.add_parser("verify", help="check envs before training: contract, oracle, wrong answers, determinism",
+                       description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="env files, folders, record JSON or row files")
+    p.add_argument("--configs", action="append", default=[], metavar="FILE",
+                   help="more configurations: env strings (.txt), rows with 'ability' or records with "
+                        "'unit_test_list' (.json/.jsonl/.parquet); repeatable")
+    p.add_argument("--generated", type=int, default=VerifyOptions.generated, metavar="N",
+                   help="also check N configurations from each env's generate_config (default %(default)s)")
+    p.add_argument("--max-configs", type=int, default=0, metavar="N", help="check at most N configurations per env")
+    p.add_argument("--jobs", type=int, default=8, metavar="N", help="envs verified at once (default %(default)s)")
+    p.add_argument("--report", default="verify-report.json", metavar="FILE",
+                   help="where to write the JSON report (default %(default)s; '' for none)")
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    add_runtime_options(p)
+    p.add_argument("--env-timeout", type=float, default=VerifyOptions.env_timeout, metavar="S",
+                   help="seconds for one whole env (default %(default)s)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: Any) -> int:
+    from tqdm import tqdm
+
+    if args.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    catalog = Catalog.from_paths(args.paths)
+    if not len(catalog):
+        raise CodeGymError(f"no envs found in {', '.join(args.paths)}")
+    extra = ConfigIndex.from_paths(args.paths)
+    extra.update(ConfigIndex.from_paths(args.configs, strict=True))
+    options = VerifyOptions(generated=args.generated, max_configs=args.max_configs, env_timeout=args.env_timeout)
+    runtime = make_runtime_from_args(args, catalog)
+
+    async def main() -> list[EnvReport]:
+        async with runtime:
+            bar = tqdm(total=len(catalog), desc="verify", unit="env", file=sys.stderr, disable=not args.progress)
+            try:
+                return await verify_envs(runtime, list(catalog), extra_configs=extra, options=options,
+                                         jobs=args.jobs, on_done=lambda r: bar.update(1))
+            finally:
+                bar.close()
+
+    reports = asyncio.run(main())
+    report = report_dict(reports, runtime=runtime.name, limits=runtime_limits(args))
+    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    if args.report:
+        Path(args.report).write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        print(text)
+    else:
+        print(format_table(reports))
+        quarantined = report["quarantined"]
+        if quarantined:
+            print(f"\nquarantined ({len(quarantined)}):")
+            for q in quarantined:
+                print(f"  {q['env']}: {q['reason']} - {q['detail']}")
+        if args.report:
+            print(f"report: {args.report}")
+    return 1 if report["summary"]["failed"] else 0
