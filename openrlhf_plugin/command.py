@@ -1,0 +1,40 @@
+"""``codegym`` subcommands of the OpenRLHF plugin (registered through ``codegym_adapters.cli``).
+
+* ``codegym openrlhf-agent-path``: the agent file for ``--train.agent_func_path``.
+* ``codegym openrlhf-runtime-env``: a Ray ``runtime_env`` JSON forwarding the ``CODEGYM_*`` variables
+  set here (checked first), for ``ray job submit --runtime-env-json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from . import agent_file_path
+from .settings import AgentSettings, forwarded_variables
+
+
+def cmd_agent_path(args: argparse.Namespace) -> int:
+    print(agent_file_path())
+    return 0
+
+
+def cmd_runtime_env(args: argparse.Namespace) -> int:
+    AgentSettings.from_environ()  # a malformed variable fails here, not in every engine actor
+    env: dict[str, Any] = {"env_vars": forwarded_variables()}
+    if args.working_dir:
+        env["working_dir"] = args.working_dir
+    print(json.dumps(env))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the plugin's subcommands to the ``codegym`` parser."""
+    p = subparsers.add_parser("openrlhf-agent-path", help="print the agent file for OpenRLHF's --train.agent_func_path")
+    p.set_defaults(func=cmd_agent_path)
+    p = subparsers.add_parser(
+        "openrlhf-runtime-env", help="print a Ray runtime_env JSON that forwards the CODEGYM_* variables set here"
+    )
+    p.add_argument("--working-dir", default="", help="also ship this folder as the job's working_dir")
+    p.set_defaults(func=cmd_runtime_env)

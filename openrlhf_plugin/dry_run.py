@@ -1,0 +1,378 @@
+"""A rollout dry run through OpenRLHF's real multi-turn agent executor: no GPU, no vLLM, no Ray.
+
+``python -m openrlhf_plugin.dry_run --data DIR/train.jsonl --out records.jsonl``
+
+Training rows (e.g. from ``codegym build-data``) go through OpenRLHF's own ``PromptDataset``
+(``--data.input_key prompt --data.label_key ability --data.apply_chat_template``), then each sample
+through our :class:`~openrlhf_plugin.agent.AgentExecutor`, i.e. OpenRLHF's ``MultiTurnAgentExecutor.execute``,
+with the env runtime from the ``CODEGYM_*`` settings (``sandbox`` by default), and finally through
+OpenRLHF's own conversion into a training sample (``_process_response_into_experience``). Only the
+LLM is replaced: a :class:`~openrlhf_plugin.inprocess.ScriptedEngine` per sample replays the turns of
+a scripted policy (``oracle``, ``wrong``, ``malformed``, ``random``, mixed across the rows), with a
+local ChatML tokenizer (or the one at ``--model``). vLLM is stubbed where it is not installed.
+
+Each response is decoded back from tokens: the action ranges are the model turns, the tokens between
+them the observations. It becomes one JSON line in the format of ``codegym eval --out`` (``codegym
+report`` renders it), plus ``"trainer": "openrlhf"`` and token facts (``prompt_tokens``,
+``response_tokens``, ``mask_ones`` = the experience's action-mask ones, ``rm_score`` = its reward,
+``action_ranges``).
+The last turn's observation is empty: a final observation is never fed back to the model.
+Each episode is checked (``token_checks`` lists what failed): the model tokens are the scripted turns,
+the experience's reward and action mask and the ``extra_logs`` agree with the episode. The command
+exits with 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+POLICIES = ("oracle", "wrong", "malformed", "random")
+_PROBE = "CODEGYMPROBEOBSERVATION"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m openrlhf_plugin.dry_run",
+        description="Run dataset rows through OpenRLHF's real MultiTurnAgentExecutor with scripted policies "
+                    "as the model; write one episode record per line (the format of `codegym eval --out`).",
+    )
+    p.add_argument("--data", type=Path, required=True, metavar="JSONL", help="training rows (OpenRLHF jsonl)")
+    p.add_argument("--out", type=Path, required=True, metavar="JSONL", help="episode records (overwritten)")
+    p.add_argument("--policy", default=",".join(POLICIES),
+                   help="scripted policies, comma-separated, assigned to rows in turn (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=64, metavar="N",
+                   help="rows to run, spread evenly over the file; 0 = all (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=32, metavar="B", help="samples run at once (default: %(default)s)")
+    p.add_argument("--runtime", choices=("sandbox", "inprocess"), default=None,
+                   help="where env code runs (default: CODEGYM_RUNTIME, else sandbox)")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="a model folder whose tokenizer to use (default: a tiny local ChatML one)")
+    p.add_argument("--max-len", type=int, default=32768, metavar="N",
+                   help="OpenRLHF's --data.max_len: prompt plus all turns, in tokens (default: %(default)s)")
+    p.add_argument("--label-key", default="ability", help="OpenRLHF's --data.label_key (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
+    args = p.parse_args(argv)
+    args.policies = [x.strip() for x in args.policy.split(",") if x.strip()]
+    from codegym_adapters.policies import POLICIES as KNOWN
+
+    unknown = [x for x in args.policies if x not in KNOWN]
+    if not args.policies or unknown:
+        p.error(f"--policy: unknown {unknown or 'empty list'}; choose from {', '.join(KNOWN)}")
+    if args.batch < 1 or args.max_len < 1:
+        p.error("--batch and --max-len must be positive")
+    return args
+
+
+def spread(total: int, limit: int) -> list[int]:
+    """``limit`` row indices spread evenly over ``total`` rows (all of them when ``limit`` is 0 or more)."""
+    if limit <= 0 or limit >= total:
+        return list(range(total))
+    return [i * total // limit for i in range(limit)]
+
+
+async def prepare_scripts(runtime: Any, labels: Sequence[Any], policies: Sequence[str], episode: Any,
+                          seed: int = 0) -> list[dict[str, Any]]:
+    """Per sample: its policy, the prompt the episode will show, the scripted turns (and a policy error)."""
+    from codegym_adapters.policies import get_policy
+    from codegym_adapters.prompts import build_prompt
+
+    from .agent import task_from_label
+
+    fmt = "codegym" if episode.call_format == "auto" else episode.call_format
+    semaphore = asyncio.Semaphore(16)
+
+    async def one(i: int, label: Any) -> dict[str, Any]:
+        plan: dict[str, Any] = {"policy": policies[i % len(policies)], "turns": [], "prompt": []}
+        async with semaphore:
+            try:
+                task = task_from_label(label)
+                session = await runtime.open(task.env)
+                try:
+                    plan["prompt"] = build_prompt(episode.prompt_style, session.info, episode.call_format,
+                                                  task.prompt).messages
+                    plan["turns"] = await get_policy(plan["policy"], seed).script(runtime, task, session.info, fmt)
+                finally:
+                    await session.close()
+            except Exception as exc:  # the episode itself will report why (env_error); the model stays silent
+                plan["policy_error"] = f"{type(exc).__name__}: {exc}"
+        return plan
+
+    return list(await asyncio.gather(*(one(i, label) for i, label in enumerate(labels))))
+
+
+def recording_executor(settings: Any) -> Any:
+    """Our :class:`~openrlhf_plugin.agent.AgentExecutor`, whose agents also put the episode's full
+    summary into the response (``codegym_summary``; OpenRLHF ignores the key)."""
+    from .agent import AgentExecutor, CodeGymAgent
+
+    class RecordingAgent(CodeGymAgent):
+        async def finish(self, response: dict) -> None:
+            await super().finish(response)
+            if response and self.episode is not None:
+                response["codegym_summary"] = self.episode.summary()
+
+    executor = AgentExecutor(settings)
+    executor.agent_instance_cls = RecordingAgent
+    return executor
+
+
+# -- decoding a response ----------------------------------------------------------------------------
+def _model_text(tokenizer: Any, ids: list[int], special: frozenset[int]) -> str:
+    end = len(ids)
+    while end and ids[end - 1] in special:
+        end -= 1
+    return tokenizer.decode(ids[:end], skip_special_tokens=False)
+
+
+def decode_turns(tokenizer: Any, tokens: list[int], ranges: list[tuple[int, int]], frame: tuple[str, str],
+                 call_format: str) -> list[dict[str, Any]]:
+    """The episode's turns: each action range a model turn (its text, kind and parsed call), the tokens
+    up to the next range the observation the model was shown."""
+    from codegym_adapters.calls import parse_call
+
+    special = frozenset(tokenizer.all_special_ids)
+    before, after = frame
+    turns = []
+    for k, (start, end) in enumerate(ranges):
+        text = _model_text(tokenizer, tokens[start:end], special)
+        parsed = parse_call(text, call_format)
+        following = tokens[end:ranges[k + 1][0]] if k + 1 < len(ranges) else tokens[end:]
+        observation = tokenizer.decode(following, skip_special_tokens=False) if following else ""
+        if (before and observation.startswith(before) and observation.endswith(after)
+                and len(observation) >= len(before) + len(after)):
+            observation = observation[len(before):len(observation) - len(after)]
+        turn = {"text": text, "kind": parsed.kind, "call": parsed.call.to_dict() if parsed.call else None,
+                "observation": observation}
+        if turn["call"] and observation.startswith("Error: unknown function"):
+            turn["kind"], turn["call"] = "invalid", None  # the episode rejects unknown names
+        turns.append(turn)
+    return turns
+
+
+def summary_from_logs(logs: dict[str, Any], env: str) -> dict[str, Any]:
+    """An episode summary as far as the ``extra_logs`` OpenRLHF receives tell it."""
+    from codegym_adapters.episode import DONE_REASONS, EpisodeMetrics
+
+    def value(name: str) -> Any:
+        v = logs.get(f"codegym_{name}", 0.0)
+        return float(v.item() if hasattr(v, "item") else v)
+
+    code = int(value("end_code"))
+    summary: dict[str, Any] = {
+        "env": env, "reward": value("reward"), "env_reward": value("env_reward"),
+        "done_reason": DONE_REASONS[code] if 0 <= code < len(DONE_REASONS) else "", "turn_limit": int(value("turn_limit")),
+        "solve_fc_round": int(value("solve_fc_round")), "error": "",
+    }
+    for f in dataclasses.fields(EpisodeMetrics):
+        summary[f.name] = value(f.name) if f.type in (float, "float") else int(value(f.name))
+    return summary
+
+
+def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], tokenizer: Any, max_len: int,
+                  frame: tuple[str, str], call_format: str, row: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One executor response as an episode record (see the module docstring); ``row`` (the dataset row)
+    supplies the oracle's round count where the label does not carry it."""
+    from .agent import task_from_label
+    from .inprocess import AFTER_SCRIPT, to_experience
+
+    tokens = list(response["observation_tokens"])
+    ranges = [tuple(r) for r in response["action_ranges"]]
+    task = task_from_label(label)
+    logs = response.get("extra_logs") or {}
+    summary = summary_from_logs(logs, task.env_name)
+    exact = response.get("codegym_summary")
+    if exact:
+        summary.update(exact)
+    turns = decode_turns(tokenizer, tokens, ranges, frame, call_format)
+    experience = to_experience(response, max_len=max_len)
+    mask_ones = int(experience.action_mask.sum())
+    rm_score = float(experience.info["reward"].sum()) if "reward" in experience.info else 0.0
+    prompt_tokens = ranges[0][0] if ranges else len(tokens)
+
+    failed = []
+    expected = [*plan["turns"], *[AFTER_SCRIPT] * len(turns)]
+    for k, turn in enumerate(turns):
+        # the budget may cut the last turn; OpenRLHF still hands it to the env (e.g. ending with no_call)
+        cut_short = k == len(turns) - 1 and (summary.get("done_reason") == "length" or bool(response.get("truncated")))
+        if not (turn["text"] == expected[k] or (cut_short and expected[k].startswith(turn["text"]))):
+            failed.append(f"model_tokens(turn {k + 1})")
+            break
+    if abs(rm_score - float(summary["reward"])) > 1e-6 or abs(float(response["reward"]) - rm_score) > 1e-6:
+        failed.append("reward")
+    if len(tokens) <= max_len and mask_ones != sum(end - start for start, end in ranges):
+        failed.append("action_mask")
+    if exact and (abs(summary_from_logs(logs, "")["reward"] - exact["reward"]) > 1e-6
+                  or summary_from_logs(logs, "")["done_reason"] != exact["done_reason"]
+                  or int(logs.get("codegym_turns", -1)) != exact["turns"]):
+        failed.append("extra_logs")
+    if summary.get("turns") not in (len(turns), len(turns) - 1):
+        failed.append("turns")
+
+    extra = (row or {}).get("extra_info") or {}
+    if not summary.get("solve_fc_round") and isinstance(extra, dict) and extra.get("solve_fc_round"):
+        summary["solve_fc_round"] = int(extra["solve_fc_round"])  # an `ability` label does not carry it
+    record: dict[str, Any] = {"task": task.env, "policy": plan["policy"], "trainer": "openrlhf", **summary}
+    if plan.get("policy_error"):
+        record["policy_error"] = plan["policy_error"]
+    record.update(
+        prompt=[{k: v for k, v in dict(m).items() if v is not None} for m in plan["prompt"]],
+        trajectory=turns,
+        prompt_tokens=prompt_tokens,
+        response_tokens=len(tokens) - prompt_tokens,
+        mask_ones=mask_ones,
+        action_ranges=len(ranges),
+        rm_score=rm_score,
+        truncated=bool(response.get("truncated")),
+        row=extra.get("index") if isinstance(extra, dict) else None,
+        token_checks=failed,
+    )
+    return record
+
+
+# -- the run ------------------------------------------------------------------------------------------
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _counts(records: Sequence[dict[str, Any]]) -> str:
+    reasons = Counter(r["done_reason"] for r in records)
+    solved = sum(1 for r in records if r.get("env_reward", 0) >= 1.0)
+    return f"solved {solved}/{len(records)}; " + ", ".join(f"{k} {v}" for k, v in reasons.most_common())
+
+
+class _Strategy:
+    """The two things OpenRLHF's ``PromptDataset`` asks of its training strategy."""
+
+    def __init__(self, label_key: str) -> None:
+        self.args = SimpleNamespace(data=SimpleNamespace(input_key="prompt", label_key=label_key,
+                                                         apply_chat_template=True))
+
+    def is_rank_0(self) -> bool:
+        return False  # no progress bar
+
+
+async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row through the executor, ``args.batch`` samples at a time; writes and returns the records."""
+    from openrlhf.datasets.prompts_dataset import PromptDataset
+
+    from . import shared_runtime
+    from .inprocess import ScriptedEngine, sampling_params
+    from .settings import AgentSettings
+
+    settings = AgentSettings.from_environ()
+    if args.runtime:
+        settings = dataclasses.replace(settings, runtime=args.runtime)
+    dataset = PromptDataset(rows, tokenizer, _Strategy(args.label_key))
+    executor = recording_executor(settings)
+    _say(f"openrlhf: {len(dataset)} samples through PromptDataset; runtime {settings.runtime}, max_len {args.max_len}")
+    records: list[dict[str, Any]] = []
+    try:
+        start = time.perf_counter()
+        plans = await prepare_scripts(await executor.runtime.get(), dataset.labels, args.policies, settings.episode,
+                                      args.seed)
+        _say(f"openrlhf: scripted {len(plans)} episodes ({', '.join(args.policies)}) in "
+             f"{time.perf_counter() - start:.1f}s")
+        role = "tool" if settings.episode.prompt_style == "native" else "user"
+        frame = tuple(executor.chat_turns(tokenizer).feedback(role, _PROBE).split(_PROBE, 1))
+        batches = range(0, len(dataset), args.batch)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("w", encoding="utf-8") as out:
+            for b, first in enumerate(batches, 1):
+                indices = range(first, min(first + args.batch, len(dataset)))
+                start = time.perf_counter()
+                responses = await asyncio.gather(*(
+                    executor.execute(dataset.prompts[i], dataset.labels[i], sampling_params(), args.max_len,
+                                     tokenizer, ScriptedEngine(tokenizer, plans[i]["turns"]))
+                    for i in indices))
+                elapsed = time.perf_counter() - start
+                done = [decode_record(r, dataset.labels[i], plans[i], tokenizer, args.max_len, frame,
+                                      settings.episode.call_format, rows[i])
+                        for i, r in zip(indices, responses, strict=True)]
+                for record in done:
+                    out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                out.flush()
+                records.extend(done)
+                _say(f"openrlhf: batch {b}/{len(batches)}: {len(done)} episodes in {elapsed:.1f}s: {_counts(done)}")
+    finally:
+        await shared_runtime.close_all()
+    return records
+
+
+def summary_lines(records: Sequence[dict[str, Any]], trainer: str) -> list[str]:
+    """A few lines about the records: overall and per-policy metrics, done reasons, token checks."""
+    from codegym_adapters.report import summarize
+
+    s = summarize(records)
+    reasons = ", ".join(f"{k} {v}" for k, v in s["done_reasons"].items() if v)
+    per_policy = ", ".join(f"{p} {m['accuracy']:.2f}" for p, m in s["per_policy"].items())
+    bad = sum(1 for r in records if r.get("token_checks"))
+    return [
+        f"{trainer}: {s['episodes']} episodes, accuracy {s['accuracy']:.3f}, avg reward {s['avg_reward']:.3f}, "
+        f"avg turns {s['avg_turns']:.1f}, invalid-call rate {s['invalid_call_rate']:.3f}",
+        f"{trainer}: done reasons: {reasons}; accuracy per policy: {per_policy}",
+        f"{trainer}: token checks: {len(records) - bad}/{len(records)} episodes ok",
+    ]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file (blank lines skipped)."""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{n}: not a JSON row: {exc}") from None
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.data.is_file():
+        print(f"openrlhf dry run: no such file: {args.data}", file=sys.stderr)
+        return 2
+    from .inprocess import stub_vllm, write_tiny_tokenizer
+
+    stub_vllm()  # before anything imports OpenRLHF's engine modules
+    from transformers import AutoTokenizer
+
+    started = time.perf_counter()
+    try:
+        rows = read_rows(args.data)
+    except ValueError as exc:
+        print(f"openrlhf dry run: {exc}", file=sys.stderr)
+        return 2
+    picked = [rows[i] for i in spread(len(rows), args.limit)]
+    if not picked:
+        print(f"openrlhf dry run: {args.data} has no rows", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="codegym-dry-run-") as tmp:
+        tokenizer = AutoTokenizer.from_pretrained(args.model or write_tiny_tokenizer(Path(tmp) / "tiny-chatml"))
+    _say(f"openrlhf: {len(picked)} of {len(rows)} rows from {args.data}; policies {', '.join(args.policies)}; "
+         f"tokenizer {'from ' + str(args.model) if args.model else 'tiny ChatML (local)'}")
+    records = asyncio.run(_run(args, tokenizer, picked))
+    for line in summary_lines(records, "openrlhf"):
+        _say(line)
+    _say(f"openrlhf: wrote {len(records)} records to {args.out} in {time.perf_counter() - started:.1f}s")
+    bad = [r for r in records if r.get("token_checks")]
+    if bad:
+        print(f"openrlhf dry run: FAILED token checks in {len(bad)} episode(s), e.g. {bad[0]['task']} "
+              f"({bad[0]['policy']}): {', '.join(bad[0]['token_checks'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
