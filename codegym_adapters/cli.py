@@ -10,16 +10,19 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, read_rows
 from .episode import EpisodeConfig
 from .errors import CodeGymError
+from .model_client import add_model_arguments, eval_with_model
 from .policies import POLICIES, get_policy
-from .rollout import aggregate, run_episodes
-from .runtime import DEFAULT_RUNTIME, RUNTIMES, make_runtime
+from .report import format_per_env, summarize
+from .rollout import run_episodes
 from .runtime.base import Runtime
+from .runtime_args import add_runtime_options, make_runtime_from_args
 from .tasks import Task
 
 
@@ -27,8 +30,7 @@ from .tasks import Task
 def _add_env_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--envs", action="append", default=[], metavar="PATH",
                    help="env file, folder, record JSON or row file (repeatable); default: installed env packs")
-    p.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME, help="where env code runs")
-    p.add_argument("--step-timeout", type=float, default=None, help="seconds per env step (sandbox runtime)")
+    add_runtime_options(p)
 
 
 def _catalog(args: argparse.Namespace, rows: Sequence[dict[str, Any]] = ()) -> Catalog:
@@ -39,10 +41,7 @@ def _catalog(args: argparse.Namespace, rows: Sequence[dict[str, Any]] = ()) -> C
 
 
 def _runtime(args: argparse.Namespace, catalog: Catalog) -> Runtime:
-    options: dict[str, Any] = {}
-    if args.runtime == "sandbox" and args.step_timeout is not None:
-        options["step_timeout"] = args.step_timeout
-    return make_runtime(args.runtime, catalog, **options)
+    return make_runtime_from_args(args, catalog)
 
 
 # -- list / show ---------------------------------------------------------------------------------
@@ -185,8 +184,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     catalog = _catalog(args, rows)
     tasks = [Task.from_row(r) for r in rows]
     config = EpisodeConfig(call_format=args.call_format, default_turn_limit=args.turn_limit)
+    model = getattr(args, "model", None)
     policy = get_policy(args.policy, args.seed)
-    out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
+    # a model eval writes --out itself (flushed per episode, resumable)
+    out = open(args.out, "w", encoding="utf-8") if args.out and not model else None  # noqa: SIM115
 
     async def main() -> list[dict[str, Any]]:
         async with _runtime(args, catalog) as runtime:
@@ -195,8 +196,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 chosen = chosen[: args.limit]
             if not chosen:
                 raise CodeGymError("no tasks to evaluate: give --data ROWS or envs with fixed configurations")
-            bar = tqdm(total=len(chosen), desc=f"eval {policy.name}", unit="ep", file=sys.stderr,
-                       disable=not args.progress)
+            total = len(chosen) * (args.samples if model else 1)
+            bar = tqdm(total=total, desc=f"eval {'model' if model else policy.name}", unit="ep",
+                       file=sys.stderr, disable=not args.progress)
 
             def done(record: dict[str, Any]) -> None:
                 bar.update(1)
@@ -204,6 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
             try:
+                if model:
+                    return await eval_with_model(args, runtime, chosen, config, done)
                 return await run_episodes(runtime, chosen, policy, config, concurrency=args.concurrency,
                                           keep_trajectory=bool(out), on_done=done)
             finally:
@@ -214,8 +218,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         if out:
             out.close()
-    summary = aggregate(records)
-    summary["policy"] = policy.name
+    summary = summarize(records)
+    summary["policy"] = f"model:{args.model_name}" if model else policy.name
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -225,7 +229,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"avg turns     {summary['avg_turns']:.1f}")
         print(f"invalid rate  {summary['invalid_call_rate']:.3f}")
         print(f"env errors    {summary['env_errors']}")
+        if model:
+            print(f"model errors  {summary['model_errors']}")
         print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))
+        if len(summary["per_env"]) > 1:
+            print(format_per_env(summary))
     return 0
 
 
@@ -237,8 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list envs with their actions and configurations")
     p.add_argument("paths", nargs="*", help="env files or folders (default: installed env packs)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME)
-    p.add_argument("--step-timeout", type=float, default=None)
+    add_runtime_options(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="show one env: task, actions, configurations")
@@ -265,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
     _add_env_options(p)
+    add_model_arguments(p)
     p.set_defaults(func=cmd_eval)
 
     for register in _COMMANDS:
@@ -272,7 +280,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS: list[Callable[[Any], None]] = []
+COMMAND_ENTRY_POINTS = "codegym_adapters.commands"
+
+
+def _register_all() -> list[Callable[[Any], None]]:
+    """The core's own extra commands, then those that installed plugins declare in the entry-point
+    group ``codegym_adapters.commands`` (each a ``register(subparsers)`` function), so the core
+    never imports a plugin."""
+    from .data_cli import register as build_data
+    from .report import register as report
+    from .verify_cli import register as verify
+
+    commands: list[Callable[[Any], None]] = [verify, build_data, report]
+    for ep in metadata.entry_points(group=COMMAND_ENTRY_POINTS):
+        try:
+            commands.append(ep.load())
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            print(f"codegym: warning: plugin command {ep.name!r} failed to load: {exc}", file=sys.stderr)
+    return commands
+
+
+_COMMANDS: list[Callable[[Any], None]] = _register_all()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

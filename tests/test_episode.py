@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from asyncio import run
+
+import pytest
 
 from codegym_adapters.calls import ToolCall, render_call
 from codegym_adapters.episode import DONE_REASONS, Episode, EpisodeConfig

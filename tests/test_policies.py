@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from asyncio import run
 
 import pytest
-from asyncio import run
 
 from codegym_adapters.calls import ToolCall, parse_call
 from codegym_adapters.episode import EpisodeConfig
