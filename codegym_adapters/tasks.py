@@ -14,7 +14,7 @@ from typing import Any
 
 from .calls import ToolCall, parse_call
 from .envstring import DATA_SOURCE_PREFIXES, parse_env_string
-from .errors import OptionsError
+from .errors import CodeGymError, OptionsError
 
 DEFAULT_DATA_SOURCE = "codegym_v1"
 
@@ -34,7 +34,12 @@ class Task:
 
     @property
     def env_name(self) -> str:
-        return parse_env_string(self.env).name
+        """``<code_id>__<ClassName>``; for a broken env string, its raw name part."""
+        try:
+            return parse_env_string(self.env).name
+        except CodeGymError:
+            head, _, rest = self.env.partition("@")
+            return (rest.partition("@")[0] if head in DATA_SOURCE_PREFIXES else head)[:120]
 
     @property
     def ability(self) -> str:
@@ -65,6 +70,19 @@ class Task:
             index=_int(_first(extra.get("index"), row.get("index"))),
             extra_info=extra,
         )
+
+
+def task_for_row(row: Mapping[str, Any]) -> Task:
+    """:meth:`Task.from_row`, except that a row with a broken env string still gives a task.
+
+    Trainers must return an output for every row: such a task's episode ends at start with
+    ``env_error``, and its error names what is wrong with the env string.
+    """
+    try:
+        return Task.from_row(row)
+    except CodeGymError:
+        env = row.get("ability") or row.get("label") or row.get("env")
+        return Task(env=env if isinstance(env, str) else "", prompt=_messages(row.get("prompt")))
 
 
 def parse_trajectory(value: Any) -> list[ToolCall] | None:

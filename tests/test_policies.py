@@ -130,3 +130,18 @@ def test_observation_cap_marks_the_cut():
     assert len(text) == 100 and text.endswith("[observation truncated: 100 of 1000 characters shown]")
     assert cap_observation("short", 100) == "short"
     assert parse_call(text).kind == "no_call"
+
+
+@pytest.mark.parametrize("ability", ["codegym_v1@Bad Name@{}", "codegym_v1@X__YEnv@{not options", "", None])
+def test_a_row_with_a_broken_env_string_still_gives_an_episode_that_reports_why(counter_catalog, ability):
+    from codegym_adapters.tasks import task_for_row
+
+    task = task_for_row({"ability": ability, "prompt": [{"role": "user", "content": "hi"}]})
+    assert task.prompt == [{"role": "user", "content": "hi"}]
+
+    async def go():
+        async with make_runtime("inprocess", counter_catalog) as runtime:
+            return await run_episode(runtime, task, get_policy("oracle"))
+    record = run(go())
+    assert (record["done_reason"], record["reward"], record["turns"]) == ("env_error", 0.0, 0)
+    assert record["error"] and isinstance(record["env"], str)

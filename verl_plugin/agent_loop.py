@@ -17,7 +17,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 from verl.utils.rollout_trace import rollout_trace_op
 
 from codegym_adapters.episode import Episode
-from codegym_adapters.tasks import Task
+from codegym_adapters.tasks import Task, task_for_row
 
 from .runtimes import shared_runtime
 from .settings import EnvSettings, load_settings
@@ -64,7 +64,7 @@ class CodeGymAgentLoop(AgentLoopBase):
     async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any) -> AgentLoopOutput:
         row = dict(kwargs)
         row.setdefault("prompt", row.get("raw_prompt"))
-        task = Task.from_row(row)
+        task = task_for_row(row)  # a broken env string ends this episode with env_error, not the batch
         runtime = shared_runtime(self.settings)
         _add_carried_env(runtime.catalog, task, row)
         episode = Episode(runtime, task, self.settings.episode)

@@ -317,3 +317,21 @@ def test_rollout_logprobs_follow_the_mask(model_dir: Path, tmp_path: Path) -> No
     mask = out.batch["response_mask"][0]
     logprobs = out.batch["rollout_log_probs"][0]
     assert mask.sum() > 0 and bool(((logprobs == -0.5) == mask.bool()).all())
+
+
+def test_a_row_with_a_broken_env_string_still_returns_an_output(model_dir: Path, tmp_path: Path) -> None:
+    rows = [
+        {
+            "data_source": "codegym_v1",
+            "prompt": [{"role": "user", "content": "Solve it."}],
+            "ability": ability,
+            "reward_model": {"style": "agent_env", "ground_truth": None},
+            "extra_info": {"index": i},
+        }
+        for i, ability in enumerate(["codegym_v1@Bad Name@{}", "codegym_v1@X_1__YEnv@{not options"])
+    ]
+    out, _, server = run_worker(compose_config(model_dir), write_rows(rows, tmp_path / "rows.parquet"), {"": []})
+    fields = out.non_tensor_batch
+    assert list(fields["codegym_done_reason"]) == ["env_error", "env_error"]
+    assert "bad env name" in fields["codegym_error"][0] and "cannot parse options" in fields["codegym_error"][1]
+    assert list(fields["codegym_reward"]) == [0.0, 0.0] and server.calls == []
