@@ -20,6 +20,9 @@ The last turn's observation is empty: a final observation is never fed back to t
 Each episode is checked (``token_checks`` lists what failed): the model tokens are the scripted turns,
 the experience's reward and action mask and the ``extra_logs`` agree with the episode. The command
 exits with 1 if any check failed.
+
+What is not about OpenRLHF (choosing rows, scripting the policies, shaping and reporting records) is
+:mod:`codegym_adapters.dry_run`; this module is OpenRLHF's token plumbing.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-POLICIES = ("oracle", "wrong", "malformed", "random")
+from codegym_adapters import dry_run as core
+
 _PROBE = "CODEGYMPROBEOBSERVATION"
 
 
@@ -48,11 +51,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "as the model; write one episode record per line (the format of `codegym eval --out`).",
     )
     p.add_argument("--data", type=Path, required=True, metavar="JSONL", help="training rows (OpenRLHF jsonl)")
-    p.add_argument("--out", type=Path, required=True, metavar="JSONL", help="episode records (overwritten)")
-    p.add_argument("--policy", default=",".join(POLICIES),
-                   help="scripted policies, comma-separated, assigned to rows in turn (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=64, metavar="N",
-                   help="rows to run, spread evenly over the file; 0 = all (default: %(default)s)")
+    core.add_run_options(p)
     p.add_argument("--batch", type=int, default=32, metavar="B", help="samples run at once (default: %(default)s)")
     p.add_argument("--runtime", choices=("sandbox", "inprocess"), default=None,
                    help="where env code runs (default: CODEGYM_RUNTIME, else sandbox)")
@@ -63,52 +62,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-key", default="ability", help="OpenRLHF's --data.label_key (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
     args = p.parse_args(argv)
-    args.policies = [x.strip() for x in args.policy.split(",") if x.strip()]
-    from codegym_adapters.policies import POLICIES as KNOWN
-
-    unknown = [x for x in args.policies if x not in KNOWN]
-    if not args.policies or unknown:
-        p.error(f"--policy: unknown {unknown or 'empty list'}; choose from {', '.join(KNOWN)}")
+    core.check_run_options(p, args)
     if args.batch < 1 or args.max_len < 1:
         p.error("--batch and --max-len must be positive")
     return args
-
-
-def spread(total: int, limit: int) -> list[int]:
-    """``limit`` row indices spread evenly over ``total`` rows (all of them when ``limit`` is 0 or more)."""
-    if limit <= 0 or limit >= total:
-        return list(range(total))
-    return [i * total // limit for i in range(limit)]
-
-
-async def prepare_scripts(runtime: Any, labels: Sequence[Any], policies: Sequence[str], episode: Any,
-                          seed: int = 0) -> list[dict[str, Any]]:
-    """Per sample: its policy, the prompt the episode will show, the scripted turns (and a policy error)."""
-    from codegym_adapters.policies import get_policy
-    from codegym_adapters.prompts import build_prompt
-
-    from .agent import task_from_label
-
-    fmt = "codegym" if episode.call_format == "auto" else episode.call_format
-    semaphore = asyncio.Semaphore(16)
-
-    async def one(i: int, label: Any) -> dict[str, Any]:
-        plan: dict[str, Any] = {"policy": policies[i % len(policies)], "turns": [], "prompt": []}
-        async with semaphore:
-            try:
-                task = task_from_label(label)
-                session = await runtime.open(task.env)
-                try:
-                    plan["prompt"] = build_prompt(episode.prompt_style, session.info, episode.call_format,
-                                                  task.prompt).messages
-                    plan["turns"] = await get_policy(plan["policy"], seed).script(runtime, task, session.info, fmt)
-                finally:
-                    await session.close()
-            except Exception as exc:  # the episode itself will report why (env_error); the model stays silent
-                plan["policy_error"] = f"{type(exc).__name__}: {exc}"
-        return plan
-
-    return list(await asyncio.gather(*(one(i, label) for i, label in enumerate(labels))))
 
 
 def recording_executor(settings: Any) -> Any:
@@ -139,23 +96,13 @@ def decode_turns(tokenizer: Any, tokens: list[int], ranges: list[tuple[int, int]
                  call_format: str) -> list[dict[str, Any]]:
     """The episode's turns: each action range a model turn (its text, kind and parsed call), the tokens
     up to the next range the observation the model was shown."""
-    from codegym_adapters.calls import parse_call
-
     special = frozenset(tokenizer.all_special_ids)
-    before, after = frame
     turns = []
     for k, (start, end) in enumerate(ranges):
-        text = _model_text(tokenizer, tokens[start:end], special)
-        parsed = parse_call(text, call_format)
+        turn = core.model_turn(_model_text(tokenizer, tokens[start:end], special), call_format)
         following = tokens[end:ranges[k + 1][0]] if k + 1 < len(ranges) else tokens[end:]
         observation = tokenizer.decode(following, skip_special_tokens=False) if following else ""
-        if (before and observation.startswith(before) and observation.endswith(after)
-                and len(observation) >= len(before) + len(after)):
-            observation = observation[len(before):len(observation) - len(after)]
-        turn = {"text": text, "kind": parsed.kind, "call": parsed.call.to_dict() if parsed.call else None,
-                "observation": observation}
-        if turn["call"] and observation.startswith("Error: unknown function"):
-            turn["kind"], turn["call"] = "invalid", None  # the episode rejects unknown names
+        core.add_observation(turn, core.unframe(observation, frame))
         turns.append(turn)
     return turns
 
@@ -200,14 +147,9 @@ def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], to
     rm_score = float(experience.info["reward"].sum()) if "reward" in experience.info else 0.0
     prompt_tokens = ranges[0][0] if ranges else len(tokens)
 
-    failed = []
-    expected = [*plan["turns"], *[AFTER_SCRIPT] * len(turns)]
-    for k, turn in enumerate(turns):
-        # the budget may cut the last turn; OpenRLHF still hands it to the env (e.g. ending with no_call)
-        cut_short = k == len(turns) - 1 and (summary.get("done_reason") == "length" or bool(response.get("truncated")))
-        if not (turn["text"] == expected[k] or (cut_short and expected[k].startswith(turn["text"]))):
-            failed.append(f"model_tokens(turn {k + 1})")
-            break
+    # the budget may cut the last turn; OpenRLHF still hands it to the env (e.g. ending with no_call)
+    cut = summary.get("done_reason") == "length" or bool(response.get("truncated"))
+    failed = core.script_checks(turns, plan["turns"], AFTER_SCRIPT, cut)
     if abs(rm_score - float(summary["reward"])) > 1e-6 or abs(float(response["reward"]) - rm_score) > 1e-6:
         failed.append("reward")
     if len(tokens) <= max_len and mask_ones != sum(end - start for start, end in ranges):
@@ -222,12 +164,8 @@ def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], to
     extra = (row or {}).get("extra_info") or {}
     if not summary.get("solve_fc_round") and isinstance(extra, dict) and extra.get("solve_fc_round"):
         summary["solve_fc_round"] = int(extra["solve_fc_round"])  # an `ability` label does not carry it
-    record: dict[str, Any] = {"task": task.env, "policy": plan["policy"], "trainer": "openrlhf", **summary}
-    if plan.get("policy_error"):
-        record["policy_error"] = plan["policy_error"]
-    record.update(
-        prompt=[{k: v for k, v in dict(m).items() if v is not None} for m in plan["prompt"]],
-        trajectory=turns,
+    return core.episode_record(
+        task.env, plan, "openrlhf", summary, turns,
         prompt_tokens=prompt_tokens,
         response_tokens=len(tokens) - prompt_tokens,
         mask_ones=mask_ones,
@@ -237,20 +175,9 @@ def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], to
         row=extra.get("index") if isinstance(extra, dict) else None,
         token_checks=failed,
     )
-    return record
 
 
 # -- the run ------------------------------------------------------------------------------------------
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _counts(records: Sequence[dict[str, Any]]) -> str:
-    reasons = Counter(r["done_reason"] for r in records)
-    solved = sum(1 for r in records if r.get("env_reward", 0) >= 1.0)
-    return f"solved {solved}/{len(records)}; " + ", ".join(f"{k} {v}" for k, v in reasons.most_common())
-
-
 class _Strategy:
     """The two things OpenRLHF's ``PromptDataset`` asks of its training strategy."""
 
@@ -267,6 +194,7 @@ async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, An
     from openrlhf.datasets.prompts_dataset import PromptDataset
 
     from . import shared_runtime
+    from .agent import task_from_label
     from .inprocess import ScriptedEngine, sampling_params
     from .settings import AgentSettings
 
@@ -275,20 +203,19 @@ async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, An
         settings = dataclasses.replace(settings, runtime=args.runtime)
     dataset = PromptDataset(rows, tokenizer, _Strategy(args.label_key))
     executor = recording_executor(settings)
-    _say(f"openrlhf: {len(dataset)} samples through PromptDataset; runtime {settings.runtime}, max_len {args.max_len}")
-    records: list[dict[str, Any]] = []
+    core.say(f"openrlhf: {len(dataset)} samples through PromptDataset; runtime {settings.runtime}, "
+             f"max_len {args.max_len}")
     try:
         start = time.perf_counter()
-        plans = await prepare_scripts(await executor.runtime.get(), dataset.labels, args.policies, settings.episode,
-                                      args.seed)
-        _say(f"openrlhf: scripted {len(plans)} episodes ({', '.join(args.policies)}) in "
-             f"{time.perf_counter() - start:.1f}s")
-        role = "tool" if settings.episode.prompt_style == "native" else "user"
-        frame = tuple(executor.chat_turns(tokenizer).feedback(role, _PROBE).split(_PROBE, 1))
+        plans = await core.plan_scripts(await executor.runtime.get(), dataset.labels, args.policies, settings.episode,
+                                   args.seed, task_of=task_from_label)
+        core.say(f"openrlhf: scripted {len(plans)} episodes ({', '.join(args.policies)}) in "
+                 f"{time.perf_counter() - start:.1f}s")
+        probe = executor.chat_turns(tokenizer).feedback(core.observation_role(settings.episode), _PROBE)
+        frame = tuple(probe.split(_PROBE, 1))
         batches = range(0, len(dataset), args.batch)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", encoding="utf-8") as out:
-            for b, first in enumerate(batches, 1):
+        with core.RecordLog(args.out, "openrlhf", len(batches)) as log:
+            for first in batches:
                 indices = range(first, min(first + args.batch, len(dataset)))
                 start = time.perf_counter()
                 responses = await asyncio.gather(*(
@@ -296,33 +223,12 @@ async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, An
                                      tokenizer, ScriptedEngine(tokenizer, plans[i]["turns"]))
                     for i in indices))
                 elapsed = time.perf_counter() - start
-                done = [decode_record(r, dataset.labels[i], plans[i], tokenizer, args.max_len, frame,
-                                      settings.episode.call_format, rows[i])
-                        for i, r in zip(indices, responses, strict=True)]
-                for record in done:
-                    out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                out.flush()
-                records.extend(done)
-                _say(f"openrlhf: batch {b}/{len(batches)}: {len(done)} episodes in {elapsed:.1f}s: {_counts(done)}")
+                log.add_batch([decode_record(r, dataset.labels[i], plans[i], tokenizer, args.max_len, frame,
+                                             settings.episode.call_format, rows[i])
+                               for i, r in zip(indices, responses, strict=True)], elapsed)
     finally:
         await shared_runtime.close_all()
-    return records
-
-
-def summary_lines(records: Sequence[dict[str, Any]], trainer: str) -> list[str]:
-    """A few lines about the records: overall and per-policy metrics, done reasons, token checks."""
-    from codegym_adapters.report import summarize
-
-    s = summarize(records)
-    reasons = ", ".join(f"{k} {v}" for k, v in s["done_reasons"].items() if v)
-    per_policy = ", ".join(f"{p} {m['accuracy']:.2f}" for p, m in s["per_policy"].items())
-    bad = sum(1 for r in records if r.get("token_checks"))
-    return [
-        f"{trainer}: {s['episodes']} episodes, accuracy {s['accuracy']:.3f}, avg reward {s['avg_reward']:.3f}, "
-        f"avg turns {s['avg_turns']:.1f}, invalid-call rate {s['invalid_call_rate']:.3f}",
-        f"{trainer}: done reasons: {reasons}; accuracy per policy: {per_policy}",
-        f"{trainer}: token checks: {len(records) - bad}/{len(records)} episodes ok",
-    ]
+    return log.records
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -354,24 +260,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"openrlhf dry run: {exc}", file=sys.stderr)
         return 2
-    picked = [rows[i] for i in spread(len(rows), args.limit)]
+    picked = [rows[i] for i in core.spread(len(rows), args.limit)]
     if not picked:
         print(f"openrlhf dry run: {args.data} has no rows", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="codegym-dry-run-") as tmp:
         tokenizer = AutoTokenizer.from_pretrained(args.model or write_tiny_tokenizer(Path(tmp) / "tiny-chatml"))
-    _say(f"openrlhf: {len(picked)} of {len(rows)} rows from {args.data}; policies {', '.join(args.policies)}; "
-         f"tokenizer {'from ' + str(args.model) if args.model else 'tiny ChatML (local)'}")
+    core.say(f"openrlhf: {len(picked)} of {len(rows)} rows from {args.data}; "
+             f"policies {', '.join(args.policies)}; tokenizer {'from ' + str(args.model) if args.model else 'tiny ChatML (local)'}")
     records = asyncio.run(_run(args, tokenizer, picked))
-    for line in summary_lines(records, "openrlhf"):
-        _say(line)
-    _say(f"openrlhf: wrote {len(records)} records to {args.out} in {time.perf_counter() - started:.1f}s")
-    bad = [r for r in records if r.get("token_checks")]
-    if bad:
-        print(f"openrlhf dry run: FAILED token checks in {len(bad)} episode(s), e.g. {bad[0]['task']} "
-              f"({bad[0]['policy']}): {', '.join(bad[0]['token_checks'])}", file=sys.stderr)
-        return 1
-    return 0
+    return core.finish_run(records, "openrlhf", args.out, started)
 
 
 if __name__ == "__main__":

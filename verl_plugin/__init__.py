@@ -8,6 +8,9 @@
 * :mod:`.main_ppo` - ``python -m verl_plugin.main_ppo env=codegym ...``.
 * :mod:`.reward` - the ``compute_score`` fallback; :mod:`.replay` and :mod:`.tiny_model` - a
   replaying LLM server and a tiny tokenizer, for tests, benchmarks and dry runs.
+* :mod:`.dry_run` - ``python -m verl_plugin.dry_run``: rows through veRL's real agent-loop worker
+  (:mod:`.inprocess`) with scripted policies as the model; its veRL token plumbing only, the rest is
+  :mod:`codegym_adapters.dry_run`.
 
 Importing this package imports nothing from veRL.
 """

@@ -21,26 +21,25 @@ empty: an episode's final observation is never fed back to the model, so it is n
 Each episode is also checked (``token_checks`` lists what failed): the model tokens are the scripted
 turns, the reward sits on the last response token and equals the episode's, the turn counts agree.
 The command exits with 1 if any check failed.
+
+What is not about veRL (choosing rows, scripting the policies, shaping and reporting records) is
+:mod:`codegym_adapters.dry_run`; this module is veRL's token plumbing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-POLICIES = ("oracle", "wrong", "malformed", "random")
+from codegym_adapters import dry_run as core
+
 _REPLY, _OBSERVATION = "CODEGYMPROBEREPLY", "CODEGYMPROBEOBSERVATION"
-# The key order of Episode.summary(), for records that read like `codegym eval --out` ones.
-_SUMMARY_ORDER = ("env", "reward", "env_reward", "done_reason", "turn_limit", "solve_fc_round", "error", "turns",
-                  "valid_calls", "invalid_calls", "extra_calls", "error_observations", "env_errors", "step_time_s")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -50,11 +49,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     "model; write one episode record per line (the format of `codegym eval --out`).",
     )
     p.add_argument("--data", type=Path, required=True, metavar="PARQUET", help="training rows (veRL parquet)")
-    p.add_argument("--out", type=Path, required=True, metavar="JSONL", help="episode records (overwritten)")
-    p.add_argument("--policy", default=",".join(POLICIES),
-                   help="scripted policies, comma-separated, assigned to rows in turn (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=64, metavar="N",
-                   help="rows to run, spread evenly over the file; 0 = all (default: %(default)s)")
+    core.add_run_options(p)
     p.add_argument("--batch", type=int, default=32, metavar="B",
                    help="rows per generate_sequences call (default: %(default)s)")
     p.add_argument("--runtime", choices=("sandbox", "inprocess"), default=None,
@@ -65,57 +60,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="Hydra overrides of the trainer config, e.g. data.max_response_length=8192")
     args = p.parse_args(argv)
-    args.policies = [x.strip() for x in args.policy.split(",") if x.strip()]
-    from codegym_adapters.policies import POLICIES as KNOWN
-
-    unknown = [x for x in args.policies if x not in KNOWN]
-    if not args.policies or unknown:
-        p.error(f"--policy: unknown {unknown or 'empty list'}; choose from {', '.join(KNOWN)}")
+    core.check_run_options(p, args)
     if args.batch < 1:
         p.error("--batch must be at least 1")
     return args
 
 
-def spread(total: int, limit: int) -> list[int]:
-    """``limit`` row indices spread evenly over ``total`` rows (all of them when ``limit`` is 0 or more)."""
-    if limit <= 0 or limit >= total:
-        return list(range(total))
-    return [i * total // limit for i in range(limit)]
-
-
 # -- scripts: the model turns each row's policy writes ---------------------------------------------
 async def prepare_scripts(runtime: Any, rows: Sequence[dict[str, Any]], policies: Sequence[str], settings: Any,
                           seed: int = 0) -> list[dict[str, Any]]:
-    """Per row: its policy, the prompt the episode will show, the scripted turns (and a policy error)."""
-    from codegym_adapters.policies import get_policy
-    from codegym_adapters.prompts import build_prompt
+    """Per row: its policy, the prompt the episode will show, the scripted turns (and a policy error);
+    a row that carries its env's source has it indexed first, as the agent loop does."""
     from codegym_adapters.tasks import Task
 
     from .agent_loop import _add_carried_env
 
-    episode = settings.episode
-    fmt = "codegym" if episode.call_format == "auto" else episode.call_format
-    semaphore = asyncio.Semaphore(16)
+    def task_of(row: dict[str, Any]) -> Task:
+        task = Task.from_row(row)
+        _add_carried_env(runtime.catalog, task, row)
+        return task
 
-    async def one(i: int, row: dict[str, Any]) -> dict[str, Any]:
-        policy = policies[i % len(policies)]
-        plan: dict[str, Any] = {"policy": policy, "turns": [], "prompt": list(row.get("raw_prompt") or [])}
-        async with semaphore:
-            try:
-                task = Task.from_row(row)
-                _add_carried_env(runtime.catalog, task, row)
-                session = await runtime.open(task.env)
-                try:
-                    plan["prompt"] = build_prompt(episode.prompt_style, session.info, episode.call_format,
-                                                  task.prompt).messages
-                    plan["turns"] = await get_policy(policy, seed).script(runtime, task, session.info, fmt)
-                finally:
-                    await session.close()
-            except Exception as exc:  # the episode itself will report why (env_error); the model stays silent
-                plan["policy_error"] = f"{type(exc).__name__}: {exc}"
-        return plan
-
-    return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(rows))))
+    return await core.plan_scripts(runtime, rows, policies, settings.episode, seed, task_of=task_of,
+                                   prompt_of=lambda row: row.get("raw_prompt") or [])
 
 
 def replay_server(tokenizer: Any, scripts: dict[int, list[str]]) -> Any:
@@ -167,26 +133,16 @@ def decode_turns(tokenizer: Any, response: list[int], mask: list[int], frame: tu
                  call_format: str) -> list[dict[str, Any]]:
     """The episode's turns from its response tokens: each mask-1 span is a model turn (its text, kind
     and parsed call), the mask-0 span after it the observation the model was shown."""
-    from codegym_adapters.calls import parse_call
-
     from .inprocess import segments
 
     special = frozenset(tokenizer.all_special_ids)
-    before, after = frame
     turns: list[dict[str, Any]] = []
     for m, ids in segments(mask, response):
         if m == 1 or not turns:
-            text = _model_text(tokenizer, ids, special)
-            parsed = parse_call(text, call_format)
-            turns.append({"text": text, "kind": parsed.kind,
-                          "call": parsed.call.to_dict() if parsed.call else None, "observation": ""})
-            continue
-        text = tokenizer.decode(ids, skip_special_tokens=False)
-        if before and text.startswith(before) and text.endswith(after) and len(text) >= len(before) + len(after):
-            text = text[len(before):len(text) - len(after)]
-        turns[-1]["observation"] += text
-        if turns[-1]["call"] and text.startswith("Error: unknown function"):
-            turns[-1]["kind"], turns[-1]["call"] = "invalid", None  # the episode rejects unknown names
+            turns.append(core.model_turn(_model_text(tokenizer, ids, special), call_format))
+        else:
+            observation = tokenizer.decode(ids, skip_special_tokens=False)
+            core.add_observation(turns[-1], core.unframe(observation, frame))
     return turns
 
 
@@ -206,20 +162,14 @@ def decode_record(output: Any, i: int, row: dict[str, Any], plan: dict[str, Any]
     prompt_ids, response, mask = unpad(output, i)
     fields = output.non_tensor_batch
     found = {k[len(EXTRA_PREFIX):]: _plain(v[i]) for k, v in fields.items() if k.startswith(EXTRA_PREFIX)}
-    summary = {k: found.pop(k) for k in _SUMMARY_ORDER if k in found} | dict(sorted(found.items()))
+    summary = core.ordered_summary(found)
     turns = decode_turns(tokenizer, response, mask, frame, call_format)
     scores = output.batch["rm_scores"][i] if "rm_scores" in output.batch.keys() else None
     rm_score = float(scores.sum()) if scores is not None else 0.0
     num_turns = int(fields["__num_turns__"][i])
     observations = sum(1 for m, _ in _runs(mask) if m == 0)
 
-    failed = []
-    expected = [*plan["turns"], *[SILENT_TURN] * len(turns)]
-    for k, turn in enumerate(turns):
-        cut_short = k == len(turns) - 1 and summary.get("done_reason") == "length"
-        if not (turn["text"] == expected[k] or (cut_short and expected[k].startswith(turn["text"]))):
-            failed.append(f"model_tokens(turn {k + 1})")
-            break
+    failed = core.script_checks(turns, plan["turns"], SILENT_TURN, summary.get("done_reason") == "length")
     if abs(rm_score - float(summary.get("reward", 0.0))) > 1e-6:
         failed.append("rm_score")
     if scores is not None and any(j != len(response) - 1 for j in scores.nonzero().flatten().tolist()):
@@ -229,12 +179,8 @@ def decode_record(output: Any, i: int, row: dict[str, Any], plan: dict[str, Any]
     if summary.get("turns") not in (len(turns), len(turns) - 1 if summary.get("done_reason") == "length" else -1):
         failed.append("turns")
 
-    record: dict[str, Any] = {"task": Task.from_row(row).env, "policy": plan["policy"], "trainer": "verl", **summary}
-    if plan.get("policy_error"):
-        record["policy_error"] = plan["policy_error"]
-    record.update(
-        prompt=[{k: v for k, v in dict(m).items() if v is not None} for m in plan["prompt"]],
-        trajectory=turns,
+    return core.episode_record(
+        Task.from_row(row).env, plan, "verl", summary, turns,
         prompt_tokens=len(prompt_ids),
         response_tokens=len(response),
         mask_ones=int(sum(mask)),
@@ -243,7 +189,6 @@ def decode_record(output: Any, i: int, row: dict[str, Any], plan: dict[str, Any]
         row=_plain(row.get("index")),
         token_checks=failed,
     )
-    return record
 
 
 def _runs(mask: Sequence[int]) -> list[tuple[int, int]]:
@@ -257,16 +202,6 @@ def _runs(mask: Sequence[int]) -> list[tuple[int, int]]:
 
 
 # -- the run ------------------------------------------------------------------------------------------
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _counts(records: Sequence[dict[str, Any]]) -> str:
-    reasons = Counter(r["done_reason"] for r in records)
-    solved = sum(1 for r in records if r.get("env_reward", 0) >= 1.0)
-    return f"solved {solved}/{len(records)}; " + ", ".join(f"{k} {v}" for k, v in reasons.most_common())
-
-
 async def _run(args: argparse.Namespace, model_dir: Path, rows_file: Path, total_rows: int) -> list[dict[str, Any]]:
     import numpy as np
 
@@ -282,52 +217,29 @@ async def _run(args: argparse.Namespace, model_dir: Path, rows_file: Path, total
     dataset = read_dataset(config, [rows_file], tokenizer)
     rows = [dataset[i] for i in range(len(dataset))]
     dropped = f" ({total_rows - len(rows)} dropped by veRL's prompt-length filter)" if len(rows) < total_rows else ""
-    _say(f"verl: {len(rows)} rows through RLHFDataset{dropped}; runtime {settings.runtime}, "
-         f"response budget {worker.rollout_config.response_length} tokens")
-    records: list[dict[str, Any]] = []
+    core.say(f"verl: {len(rows)} rows through RLHFDataset{dropped}; runtime {settings.runtime}, "
+             f"response budget {worker.rollout_config.response_length} tokens")
     try:
         start = time.perf_counter()
         plans = await prepare_scripts(shared_runtime(settings), rows, args.policies, settings, args.seed)
-        _say(f"verl: scripted {len(plans)} episodes ({', '.join(args.policies)}) in {time.perf_counter() - start:.1f}s")
+        core.say(f"verl: scripted {len(plans)} episodes ({', '.join(args.policies)}) in "
+                 f"{time.perf_counter() - start:.1f}s")
         worker.llm_client = replay_server(tokenizer, {i: p["turns"] for i, p in enumerate(plans)})
-        role = "tool" if settings.episode.prompt_style == "native" else "user"
-        frame = observation_frame(tokenizer, role)
+        frame = observation_frame(tokenizer, core.observation_role(settings.episode))
         batches = range(0, len(rows), args.batch)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", encoding="utf-8") as out:
-            for b, first in enumerate(batches, 1):
+        with core.RecordLog(args.out, "verl", len(batches)) as log:
+            for first in batches:
                 chunk = rows[first:first + args.batch]
                 batch = collate(chunk)
                 batch.non_tensor_batch["priority"] = np.arange(first, first + len(chunk), dtype=np.int64)
                 start = time.perf_counter()
                 output = await worker.generate_sequences(batch)
                 elapsed = time.perf_counter() - start
-                done = [decode_record(output, j, chunk[j], plans[first + j], tokenizer, frame,
-                                      settings.episode.call_format) for j in range(len(chunk))]
-                for record in done:
-                    out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                out.flush()
-                records.extend(done)
-                _say(f"verl: batch {b}/{len(batches)}: {len(chunk)} episodes in {elapsed:.1f}s: {_counts(done)}")
+                log.add_batch([decode_record(output, j, chunk[j], plans[first + j], tokenizer, frame,
+                                             settings.episode.call_format) for j in range(len(chunk))], elapsed)
     finally:
         await close_shared_runtimes()
-    return records
-
-
-def summary_lines(records: Sequence[dict[str, Any]], trainer: str) -> list[str]:
-    """A few lines about the records: overall and per-policy metrics, done reasons, token checks."""
-    from codegym_adapters.report import summarize
-
-    s = summarize(records)
-    reasons = ", ".join(f"{k} {v}" for k, v in s["done_reasons"].items() if v)
-    per_policy = ", ".join(f"{p} {m['accuracy']:.2f}" for p, m in s["per_policy"].items())
-    bad = sum(1 for r in records if r.get("token_checks"))
-    return [
-        f"{trainer}: {s['episodes']} episodes, accuracy {s['accuracy']:.3f}, avg reward {s['avg_reward']:.3f}, "
-        f"avg turns {s['avg_turns']:.1f}, invalid-call rate {s['invalid_call_rate']:.3f}",
-        f"{trainer}: done reasons: {reasons}; accuracy per policy: {per_policy}",
-        f"{trainer}: token checks: {len(records) - bad}/{len(records)} episodes ok",
-    ]
+    return log.records
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -341,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     table = pq.read_table(args.data)
-    picked = spread(table.num_rows, args.limit)
+    picked = core.spread(table.num_rows, args.limit)
     if not picked:
         print(f"verl dry run: {args.data} has no rows", file=sys.stderr)
         return 2
@@ -349,18 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows_file = Path(tmp) / "rows.parquet"
         pq.write_table(table.take(picked), rows_file)
         model_dir = args.model or write_tiny_model(Path(tmp) / "tiny-qwen2")
-        _say(f"verl: {len(picked)} of {table.num_rows} rows from {args.data}; policies {', '.join(args.policies)}; "
-             f"tokenizer {'from ' + str(args.model) if args.model else 'tiny Qwen2-style (local)'}")
+        core.say(f"verl: {len(picked)} of {table.num_rows} rows from {args.data}; "
+                 f"policies {', '.join(args.policies)}; tokenizer {'from ' + str(args.model) if args.model else 'tiny Qwen2-style (local)'}")
         records = asyncio.run(_run(args, model_dir, rows_file, len(picked)))
-    for line in summary_lines(records, "verl"):
-        _say(line)
-    _say(f"verl: wrote {len(records)} records to {args.out} in {time.perf_counter() - started:.1f}s")
-    bad = [r for r in records if r.get("token_checks")]
-    if bad:
-        print(f"verl dry run: FAILED token checks in {len(bad)} episode(s), e.g. {bad[0]['task']} "
-              f"({bad[0]['policy']}): {', '.join(bad[0]['token_checks'])}", file=sys.stderr)
-        return 1
-    return 0
+    return core.finish_run(records, "verl", args.out, started)
 
 
 if __name__ == "__main__":
