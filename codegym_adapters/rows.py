@@ -11,7 +11,9 @@ One row is one task configuration::
     extra_info             index, solve_fc_round, plugin_call_max_round, ...
 
 veRL rows add ``agent_name`` (which agent loop runs them) and are written as parquet; OpenRLHF rows
-add ``datasource`` and are written as JSON lines. Both writers are deterministic: the same rows give
+add ``datasource`` (its per-source metrics) and ``label`` (JSON text holding ``ability`` and
+``plugin_call_max_round``: with ``--data.label_key label`` each row's own turn limit reaches the agent,
+which OpenRLHF hands only the label) and are written as JSON lines. Both writers are deterministic: the same rows give
 byte-identical files (fixed key order, an explicit parquet schema, no pandas or timestamp metadata).
 Upstream rows (hub parquet or jsonl) are converted by :func:`convert_row`.
 """
@@ -68,11 +70,12 @@ def training_row(
 
 
 def for_layout(row: Mapping[str, Any], layout: str) -> dict[str, Any]:
-    """``row`` plus what ``layout`` needs: ``agent_name`` (veRL) or ``datasource`` (OpenRLHF)."""
+    """``row`` plus what ``layout`` needs: ``agent_name`` (veRL), or ``datasource`` and ``label`` (OpenRLHF)."""
     if layout == "verl":
         return {**row, "agent_name": AGENT_NAME}
     if layout == "openrlhf":
-        return {**row, "datasource": row["data_source"]}
+        label = {"ability": row["ability"], "plugin_call_max_round": row.get("plugin_call_max_round")}
+        return {**row, "datasource": row["data_source"], "label": json.dumps(label, ensure_ascii=False)}
     raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
 
 

@@ -3,7 +3,7 @@
 ``python -m openrlhf_plugin.dry_run --data DIR/train.jsonl --out records.jsonl``
 
 Training rows (e.g. from ``codegym build-data``) go through OpenRLHF's own ``PromptDataset``
-(``--data.input_key prompt --data.label_key ability --data.apply_chat_template``), then each sample
+(``--data.input_key prompt --data.label_key label --data.apply_chat_template``), then each sample
 through our :class:`~openrlhf_plugin.agent.AgentExecutor`, i.e. OpenRLHF's ``MultiTurnAgentExecutor.execute``,
 with the env runtime from the ``CODEGYM_*`` settings (``sandbox`` by default), and finally through
 OpenRLHF's own conversion into a training sample (``_process_response_into_experience``). Only the
@@ -59,7 +59,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="a model folder whose tokenizer to use (default: a tiny local ChatML one)")
     p.add_argument("--max-len", type=int, default=32768, metavar="N",
                    help="OpenRLHF's --data.max_len: prompt plus all turns, in tokens (default: %(default)s)")
-    p.add_argument("--label-key", default="ability", help="OpenRLHF's --data.label_key (default: %(default)s)")
+    p.add_argument("--label-key", default="label", help="OpenRLHF's --data.label_key (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
     args = p.parse_args(argv)
     core.check_run_options(p, args)

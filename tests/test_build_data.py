@@ -86,6 +86,8 @@ def test_rows_follow_the_codegym_training_layout(built):
     for a, b in zip(verl, openrlhf, strict=True):
         assert a["agent_name"] == "codegym_agent" and "agent_name" not in b
         assert b["datasource"] == b["data_source"] == a["data_source"] == "codegym_v1" and "datasource" not in a
+        assert json.loads(b["label"]) == {"ability": b["ability"], "plugin_call_max_round": b["plugin_call_max_round"]}
+        assert "label" not in a
         assert a["ability"] == b["ability"] and a["ability"].startswith("codegym_v1@Bundled_")
         ref = parse_env_string(a["ability"])
         assert ref.code_id.startswith("Bundled_") and ref.options

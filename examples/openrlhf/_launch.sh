@@ -9,8 +9,8 @@ SAVE_DIR="${SAVE_DIR:-runs/codegym-openrlhf}"
 RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
 AGENT="${AGENT:-$(codegym openrlhf-agent-path)}"
 
-# Agent options (openrlhf_plugin/README.md lists them all). The rows' turn limit does not reach the
-# agent through the ability label, so state it here to match the data (256 standard, 512 hard set).
+# Agent options (openrlhf_plugin/README.md lists them all). Each row's turn limit reaches the agent in
+# its `label` column (written by build-data); this default applies only to labels that carry none.
 export CODEGYM_DEFAULT_TURN_LIMIT="${CODEGYM_DEFAULT_TURN_LIMIT:-256}"
 export CODEGYM_STEP_TIMEOUT="${CODEGYM_STEP_TIMEOUT:-10}"
 
@@ -20,7 +20,7 @@ common_args() {
         --train.agent_func_path "$AGENT"
         --data.prompt_dataset "$DATA_DIR/train.jsonl"
         --data.input_key prompt
-        --data.label_key ability
+        --data.label_key label
         --data.apply_chat_template
         --ckpt.output_dir "$SAVE_DIR/model"
         --ckpt.path "$SAVE_DIR/ckpt"

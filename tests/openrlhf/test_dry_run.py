@@ -26,6 +26,9 @@ ENVS = ["Bundled_A01__HouseRobberEnv", "Bundled_B05__ArrayGcdEnv"]
 POLICIES = ["oracle", "wrong", "malformed", "random"]
 
 
+ROW_TURN_LIMIT = 300  # build-data's --turn-limit; differs from the agent's default of 256
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [k for k in os.environ if k.startswith("CODEGYM_")]:
@@ -37,7 +40,7 @@ def data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
     built = subprocess.run(
         [str(Path(sys.executable).parent / "codegym"), "build-data", "--format", "openrlhf", "--out", str(out),
-         "--per-env", "4", "--runtime", "inprocess", "--no-progress",
+         "--per-env", "4", "--runtime", "inprocess", "--no-progress", "--turn-limit", str(ROW_TURN_LIMIT),
          "--envs", *(str(REPO / "envs" / f"{e}.py") for e in ENVS)],
         capture_output=True, text=True, timeout=120,
     )
@@ -69,6 +72,11 @@ def test_every_row_gives_one_record_with_policies_in_turn(records) -> None:
     assert {r["env"] for r in recs} == set(ENVS)
     assert all(r["trainer"] == "openrlhf" and r["token_checks"] == [] for r in recs)
     assert all(r["solve_fc_round"] >= 10 for r in recs)  # from the row: the `ability` label lacks it
+
+
+def test_the_rows_turn_limit_reaches_the_agent_through_the_label_column(records) -> None:
+    recs, _ = records
+    assert {r["turn_limit"] for r in recs} == {ROW_TURN_LIMIT}  # not CODEGYM_DEFAULT_TURN_LIMIT's 256
 
 
 def test_rewards_and_done_reasons_follow_the_policies(records) -> None:

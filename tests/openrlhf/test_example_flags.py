@@ -72,7 +72,7 @@ def test_example_flags_are_accepted_by_openrlhfs_parser(script, with_eval_and_wa
     assert args.train.agent_func_path == openrlhf_plugin.agent_file_path()
     assert args.reward.remote_url == ["agent"]  # OpenRLHF's marker: the reward comes from the agent
     assert args.data.prompt_dataset == str(tmp_path / "train.jsonl")
-    assert (args.data.input_key, args.data.label_key, args.data.apply_chat_template) == ("prompt", "ability", True)
+    assert (args.data.input_key, args.data.label_key, args.data.apply_chat_template) == ("prompt", "label", True)
     assert args.rollout.n_samples_per_prompt > 1
     assert (args.eval.dataset is not None) == with_eval_and_wandb
     assert (args.logger.wandb.key is not None) == with_eval_and_wandb
