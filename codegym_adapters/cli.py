@@ -168,12 +168,21 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 # -- eval ----------------------------------------------------------------------------------------
 async def _default_tasks(runtime: Runtime) -> list[Task]:
-    """Every fixed configuration of every env in the catalog."""
+    """Every fixed configuration of every env in the catalog, with its oracle call count (the task's
+    difficulty, as ``solve_fc_round`` in rows; reports bucket rewards by it)."""
     tasks = []
     for spec in runtime.catalog:
         info = await runtime.module_info((spec, {}))
         for config in info["configs"]:
             tasks.append(Task.from_env_string(f"{spec.name}@{json.dumps(config)}"))
+    semaphore = asyncio.Semaphore(32)
+
+    async def measure(task: Task) -> None:
+        async with semaphore:
+            trace = await runtime.oracle(task.env)
+        task.solve_fc_round = len(trace.calls) if trace.ok else None
+
+    await asyncio.gather(*(measure(t) for t in tasks))
     return tasks
 
 

@@ -145,3 +145,13 @@ def test_a_row_with_a_broken_env_string_still_gives_an_episode_that_reports_why(
     record = run(go())
     assert (record["done_reason"], record["reward"], record["turns"]) == ("env_error", 0.0, 0)
     assert record["error"] and isinstance(record["env"], str)
+
+
+def test_eval_without_rows_records_each_configurations_oracle_call_count(counter_dir, tmp_path, capsys):
+    from codegym_adapters.cli import main
+
+    out = tmp_path / "episodes.jsonl"
+    assert main(["eval", "--envs", str(counter_dir), "--runtime", "inprocess", "--out", str(out), "--json"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["solve_fc_round"], r["turns"]) for r in records) == [(4, 4), (7, 7)]  # targets 2 and 5
+    assert json.loads(capsys.readouterr().out)["episodes"] == 2
