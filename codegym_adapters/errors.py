@@ -27,5 +27,17 @@ class EnvContractError(CodeGymError):
     """An env class does not honour the CodeGym contract (missing members, bad return types)."""
 
 
+class EnvQuarantined(EnvLoadError):
+    """The env failed too often in this run; it is not run again."""
+
+
+class EnvLimitError(CodeGymError):
+    """An env operation broke a sandbox limit: the deadline, the memory cap, or crashed its worker."""
+
+
+class WorkerStartError(CodeGymError):
+    """No sandbox worker could be started (the message carries the worker's own error output)."""
+
+
 class RuntimeClosed(CodeGymError):
     """An operation was attempted on a runtime or session that has been closed."""

@@ -24,12 +24,12 @@ from test_sandbox_support import (
 )
 
 from codegym_adapters.calls import ToolCall
-from codegym_adapters.errors import CodeGymError, EnvLoadError, RuntimeClosed
+from codegym_adapters.errors import CodeGymError, EnvLoadError, EnvQuarantined, RuntimeClosed
 from codegym_adapters.runtime import make_runtime
 from codegym_adapters.runtime.base import CLOSED, LIMIT, QUARANTINED, TIMEOUT
 from codegym_adapters.runtime.inprocess import InProcessRuntime
 from codegym_adapters.runtime.limits import SandboxLimits
-from codegym_adapters.runtime.sandbox import EnvQuarantined, SandboxRuntime
+from codegym_adapters.runtime.sandbox import SandboxRuntime
 
 pytestmark = pytest.mark.timeout(120)
 GOOD = "CarelessCounterEnv"

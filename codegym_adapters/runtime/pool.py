@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CodeGymError, RuntimeClosed
+from ..errors import RuntimeClosed, WorkerStartError
 from .base import CRASHED, LIMIT, TIMEOUT
 from .channel import ChannelError, FrameReader, frame
 from .limits import SandboxLimits
@@ -38,10 +38,6 @@ from .limits import SandboxLimits
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 _CRASH_GRACE_S = 0.5  # after a worker's pipe closes, how long to wait for its exit status
 _PREFIX = "codegym-sandbox-"
-
-
-class WorkerStartError(CodeGymError):
-    """No sandbox worker could be started (the message carries the worker's own error output)."""
 
 
 class WorkerLost(Exception):

@@ -32,7 +32,15 @@ from typing import Any
 from ..calls import ToolCall
 from ..catalog import Catalog, EnvSpec
 from ..envstring import EnvRef
-from ..errors import CodeGymError, EnvContractError, EnvLoadError, OptionsError, RuntimeClosed
+from ..errors import (
+    CodeGymError,
+    EnvContractError,
+    EnvLimitError,
+    EnvLoadError,
+    EnvQuarantined,
+    OptionsError,
+    RuntimeClosed,
+)
 from ..tools import Action
 from .base import (
     CLOSED,
@@ -56,14 +64,6 @@ _ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
 _REBUILDS = 3
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
                   "OptionsError": OptionsError, "CodeGymError": CodeGymError}
-
-
-class EnvQuarantined(EnvLoadError):
-    """The env failed too often in this run; it is not run again."""
-
-
-class EnvLimitError(CodeGymError):
-    """An env operation broke a sandbox limit: the deadline, the memory cap, or crashed its worker."""
 
 
 def _default_workers() -> int:
