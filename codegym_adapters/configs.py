@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .catalog import EnvSpec, read_rows
+from .catalog import Catalog, EnvSpec, read_rows
 from .envstring import parse_env_string
 from .errors import CodeGymError, EnvLoadError
 
@@ -64,6 +64,17 @@ def derived_seed(seed: int, *parts: object) -> int:
     """A 31-bit seed derived from ``seed`` and ``parts``, stable across processes and Python versions."""
     text = ":".join(str(p) for p in (seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def load_envs(env_paths: Sequence[str | Path], config_files: Iterable[str | Path] = ()) -> tuple[Catalog, ConfigIndex]:
+    """The envs under ``env_paths`` (none found is an error) and the configurations found beside them
+    (records, rows) and in ``config_files`` (which must hold some)."""
+    catalog = Catalog.from_paths(env_paths)
+    if not len(catalog):
+        raise CodeGymError(f"no envs found in {', '.join(str(p) for p in env_paths)}")
+    index = ConfigIndex.from_paths(env_paths)
+    index.update(ConfigIndex.from_paths(config_files, strict=True))
+    return catalog, index
 
 
 class ConfigIndex:

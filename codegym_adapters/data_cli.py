@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .calls import FORMATS as CALL_FORMATS
-from .catalog import Catalog, read_rows
-from .configs import ConfigIndex
+from .catalog import read_rows
+from .configs import load_envs
 from .data import BuildOptions, EnvRows, assign_splits, build_from_envs, convert_rows, manifest, write_dataset
 from .errors import CodeGymError
 from .prompts import PROMPT_STYLES
@@ -108,11 +108,7 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     else:
         if args.max_pass_rate is not None:
             raise CodeGymError("--max-pass-rate needs recorded pass rates: use it with --convert")
-        catalog = Catalog.from_paths(args.envs)
-        if not len(catalog):
-            raise CodeGymError(f"no envs found in {', '.join(args.envs)}")
-        extra = ConfigIndex.from_paths(args.envs)
-        extra.update(ConfigIndex.from_paths(args.configs, strict=True))
+        catalog, extra = load_envs(args.envs, args.configs)
         runtime = make_runtime_from_args(args, catalog)
         specs = sorted(catalog, key=lambda s: s.name)
 

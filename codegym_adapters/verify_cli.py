@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
-from .configs import ConfigIndex
-from .errors import CodeGymError
+from .configs import load_envs
 from .runtime_args import add_runtime_options, make_runtime_from_args, runtime_limits
 from .verify import REASONS, EnvReport, VerifyOptions, verify_envs
 
@@ -83,11 +81,7 @@ def cmd_verify(args: Any) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
-    catalog = Catalog.from_paths(args.paths)
-    if not len(catalog):
-        raise CodeGymError(f"no envs found in {', '.join(args.paths)}")
-    extra = ConfigIndex.from_paths(args.paths)
-    extra.update(ConfigIndex.from_paths(args.configs, strict=True))
+    catalog, extra = load_envs(args.paths, args.configs)
     options = VerifyOptions(generated=args.generated, max_configs=args.max_configs, env_timeout=args.env_timeout)
     runtime = make_runtime_from_args(args, catalog)
 

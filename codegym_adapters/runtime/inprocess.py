@@ -102,11 +102,6 @@ class InProcessSession(Session):
     async def attribute(self, name: str) -> Any:
         return await self._runtime._run(self._runtime.host.attribute, self._sid, name)
 
-    async def generate_config(self, env: EnvArg, seed: int, size: int) -> dict[str, Any]:
-        """A bundled env's seeded configuration of difficulty ``size``."""
-        spec, _ = await self._prepare(env)
-        return await self._run(self.host.generate_config, spec.source_hash, seed, size)
-
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
