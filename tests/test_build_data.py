@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from broken_envs.defects import render
 
 from codegym_adapters import cli, data_cli
 from codegym_adapters.catalog import Catalog, read_rows
@@ -230,9 +231,8 @@ def test_native_prompt_style_carries_tool_schemas(tmp_path, tally_dir):
 
 @pytest.mark.timeout(60)
 def test_broken_envs_give_no_rows_and_do_not_stop_the_build(tmp_path, tally_dir):
-    broken = REPO / "tests" / "broken_envs"
     for name in ("Broken_04__LoopingSolveEnv.py", "Broken_05__ImportErrorEnv.py", "Broken_07__WrongOracleEnv.py"):
-        (tally_dir / name).write_text((broken / name).read_text())
+        (tally_dir / name).write_text(render(name))
     manifest = build(tmp_path / "b", "--per-env", "2", "--min-rounds", "0", "--step-timeout", "1",
                      "--memory-mb", "512", envs=tally_dir)
     envs = manifest["envs"]

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from broken_envs.defects import write_broken_envs
 
 from codegym_adapters import cli, contract, verify_cli
 from codegym_adapters.catalog import Catalog
@@ -19,8 +20,7 @@ from codegym_adapters.verify import VerifyOptions, verify_env
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "envs"
-BROKEN = REPO / "tests" / "broken_envs"
-TALLY = (BROKEN / "reference" / "Reference_01__TallyEnv.py").read_text(encoding="utf-8")
+TALLY = (REPO / "tests" / "broken_envs" / "reference" / "Reference_01__TallyEnv.py").read_text(encoding="utf-8")
 EXPECTED_REASONS = {
     "Broken_01__MissingDoneEnv": "contract",
     "Broken_02__RewardsAnythingEnv": "rewards_wrong_answer",
@@ -85,19 +85,25 @@ def test_bundled_envs_pass_in_the_sandbox(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def broken_run(tmp_path_factory):
+def broken_dir(tmp_path_factory) -> Path:
+    """A folder of the broken envs, written from their defects (tests/broken_envs/defects.py)."""
+    return write_broken_envs(tmp_path_factory.mktemp("broken_envs"))
+
+
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory, broken_dir):
     folder = tmp_path_factory.mktemp("broken")
     report_path = folder / "report.json"
-    rc = codegym("verify", str(BROKEN), "--report", str(report_path), "--step-timeout", "2",
+    rc = codegym("verify", str(broken_dir), "--report", str(report_path), "--step-timeout", "2",
                  "--memory-mb", "512", "--jobs", "8")
     return rc, read_report(report_path)
 
 
 @pytest.mark.timeout(120)
-def test_broken_suite_fails_the_run(broken_run):
+def test_broken_suite_fails_the_run(broken_run, broken_dir):
     rc, report = broken_run
     assert rc == 1
-    assert report["summary"]["failed"] == len(EXPECTED_REASONS) == len(list(BROKEN.glob("Broken_*.py")))
+    assert report["summary"]["failed"] == len(EXPECTED_REASONS) == len(list(broken_dir.glob("Broken_*.py")))
     assert {q["env"] for q in report["quarantined"]} == set(EXPECTED_REASONS)
 
 
@@ -120,9 +126,9 @@ def test_broken_details_say_what_happened(broken_run):
     assert "GetNumber" in detail["Broken_08__UndocumentedActionEnv"]
 
 
-def test_table_and_quarantine_list_are_printed(tmp_path, capsys):
+def test_table_and_quarantine_list_are_printed(tmp_path, broken_dir, capsys):
     report_path = tmp_path / "r.json"
-    rc = codegym("verify", str(BROKEN / "Broken_02__RewardsAnythingEnv.py"), str(BUNDLED / sorted(
+    rc = codegym("verify", str(broken_dir / "Broken_02__RewardsAnythingEnv.py"), str(BUNDLED / sorted(
         p.name for p in BUNDLED.glob("Bundled_*.py"))[0]), "--report", str(report_path), "--runtime", "inprocess")
     out = capsys.readouterr().out
     assert rc == 1
@@ -306,11 +312,11 @@ def test_contract_action_docs():
     assert notes == ["no 'Example Output:' section in A"]
 
 
-def test_missing_paths_and_empty_folders_are_clear_errors(tmp_path, capsys):
+def test_missing_paths_and_empty_folders_are_clear_errors(tmp_path, broken_dir, capsys):
     assert codegym("verify", str(tmp_path / "nope")) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert codegym("verify", str(tmp_path / "empty"), "--report", "") == 2
     assert "no envs found" in capsys.readouterr().err
-    assert codegym("verify", str(BROKEN), "--configs", str(tmp_path / "missing.txt")) == 2
+    assert codegym("verify", str(broken_dir), "--configs", str(tmp_path / "missing.txt")) == 2
     assert "configs file" in capsys.readouterr().err
