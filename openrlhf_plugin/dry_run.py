@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from codegym_adapters import dry_run as core
+from codegym_adapters.catalog import read_rows
+from codegym_adapters.errors import CodeGymError
 
 _PROBE = "CODEGYMPROBEOBSERVATION"
 
@@ -231,19 +232,6 @@ async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, An
     return log.records
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a JSON-lines file (blank lines skipped)."""
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{n}: not a JSON row: {exc}") from None
-    return rows
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.data.is_file():
@@ -257,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         rows = read_rows(args.data)
-    except ValueError as exc:
+    except CodeGymError as exc:
         print(f"openrlhf dry run: {exc}", file=sys.stderr)
         return 2
     picked = [rows[i] for i in core.spread(len(rows), args.limit)]

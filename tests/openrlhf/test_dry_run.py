@@ -158,4 +158,4 @@ def test_bad_arguments_fail_with_a_message(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": []}\nnot json\n')
     code, _, err = _run(capsys, "--data", str(bad), "--out", str(tmp_path / "r.jsonl"))
-    assert code == 2 and "bad.jsonl:2: not a JSON row" in err
+    assert code == 2 and "bad.jsonl:2: not a JSON line" in err
