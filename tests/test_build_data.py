@@ -4,7 +4,6 @@ the conversion of upstream rows."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from broken_envs.defects import render
 
-from codegym_adapters import cli, data_cli
+from codegym_adapters import cli
 from codegym_adapters.catalog import Catalog, read_rows
 from codegym_adapters.envstring import parse_env_string
 from codegym_adapters.policies import get_policy
@@ -29,16 +28,6 @@ BUNDLED = REPO / "envs"
 TALLY = (REPO / "tests" / "broken_envs" / "reference" / "Reference_01__TallyEnv.py").read_text(encoding="utf-8")
 UPSTREAM_TALLY = TALLY.split("\nTASK = ")[0] + "\n"  # as an upstream file: no TASK, CONFIGS or generator
 FILES = ("train.parquet", "val.parquet", "train.jsonl", "val.jsonl", "manifest.json")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cli_has_build_data():
-    """Register ``build-data`` for these tests if the CLI does not list it (yet)."""
-    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    with pytest.MonkeyPatch.context() as patch:
-        if "build-data" not in sub.choices:
-            patch.setattr(cli, "_COMMANDS", [*cli._COMMANDS, data_cli.register])
-        yield
 
 
 def codegym(*argv: str) -> int:

@@ -3,7 +3,6 @@ reason (nothing hangs); upstream-format folders, records and ``--configs`` files
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import textwrap
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from broken_envs.defects import write_broken_envs
 
-from codegym_adapters import cli, contract, verify_cli
+from codegym_adapters import cli, contract
 from codegym_adapters.catalog import Catalog
 from codegym_adapters.configs import ConfigIndex
 from codegym_adapters.runtime import make_runtime
@@ -34,16 +33,6 @@ EXPECTED_REASONS = {
 # The reference env as an upstream file: no CONFIGS, no TASK, no generator.
 UPSTREAM_TALLY = TALLY.split("\nTASK = ")[0] + "\n"
 SOLVE_DONE = '        return self.step(json.dumps({"name": "Done", "parameters": {"answer": total}}))[1]\n'
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cli_has_verify():
-    """Register ``verify`` for these tests if the CLI does not list it (yet)."""
-    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    with pytest.MonkeyPatch.context() as patch:
-        if "verify" not in sub.choices:
-            patch.setattr(cli, "_COMMANDS", [*cli._COMMANDS, verify_cli.register])
-        yield
 
 
 def codegym(*argv: str) -> int:
