@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import CodeGymError
 from .context import Context, limit_reason, most_common, rejected, spec_of
 from .problems import Problem
-from .replies import MalformedReply, python_code
+from .replies import MalformedReply, code_blocks, python_code
 from .splice import SpliceError, parse_candidate, remove_method, replace_method
 
 STAGE = "oracle"
@@ -51,9 +51,12 @@ async def run(ctx: Context, problem: Problem, env: dict[str, Any], tests: list[d
 
 async def _try(ctx: Context, env: dict[str, Any], tests: list[dict[str, Any]], text: str) -> dict[str, Any]:
     try:
-        candidate = parse_candidate(python_code(text, "solve()"))
+        code = python_code(text, "solve()")
     except MalformedReply as exc:
         return {"reason": "oracle_malformed", "detail": str(exc)}
+    candidate = parse_candidate(code)
+    if candidate.reason == "oracle_syntax_error" and not code_blocks(text):
+        return {"reason": "oracle_malformed", "detail": "no ```python block with def solve(self)"}
     if candidate.func is None:
         return {"reason": candidate.reason, "detail": candidate.detail}
     try:
