@@ -75,6 +75,8 @@ async def _one(ctx: Context, out: Path, problem: Problem, idx: int, bars: _Bars)
             result = await coro
         finally:
             bars.leave(name)
+        if "pass_rate" in result:
+            outcome.pass_rate = result["pass_rate"]
         if result["status"] != "ok":
             outcome.gate = result.get("gate") or name
             outcome.reason, outcome.detail = result["reason"], result.get("detail", "")
@@ -101,7 +103,6 @@ async def _one(ctx: Context, out: Path, problem: Problem, idx: int, bars: _Bars)
             scored = await stage("score", score.run(ctx, problem, record))
             if scored is None:
                 return outcome
-            outcome.pass_rate = scored["pass_rate"]
             record = {**record, "model_pass_rate": scored["pass_rate"], "scored_by": scored["scored_by"]}
         outcome.record_path = str(stage_verify.write_output(out, record, idx))
     except ModelRequestError as exc:

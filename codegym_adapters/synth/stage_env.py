@@ -39,7 +39,7 @@ async def check(ctx: Context, problem: Problem, text: str) -> dict[str, Any]:
     if not task:
         raise MalformedReply("no <task>...</task> section")
     code_section = section(text, "env_code")
-    source = python_code(code_section if code_section is not None else text, "env code")
+    source = python_code(code_section if code_section is not None else text, "env code").rstrip() + "\n"
     call = section(text, "solution_call")
     if call:
         call = python_code(call, "solution call").strip().strip("`").strip()
