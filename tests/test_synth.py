@@ -57,6 +57,16 @@ def test_each_problem_lands_at_its_gate_with_its_reason(run: dict, case: synth_f
         assert outcome["record"] is None and outcome["detail"]
 
 
+def test_details_name_the_defect(run: dict) -> None:
+    first = run["first"]
+    assert "self.nums" in first["Synth_oracle_direct"]["detail"]
+    assert "deadline" in first["Synth_oracle_loop"]["detail"]
+    assert "the same code as an earlier candidate" in first["Synth_oracle_loop"]["detail"]  # not run twice
+    assert "GetNumber" in first["Synth_no_docstring"]["detail"]
+    assert "the reference solution" in first["Synth_wrong_ref"]["detail"]
+    assert "nonce" in first["Synth_nondeterministic"]["detail"]
+
+
 def test_the_summary_counts_every_gate(run: dict) -> None:
     summary = json.loads((run["out"] / "summary.json").read_text())
     gates = {g["gate"]: g for g in summary["gates"]}
@@ -125,7 +135,7 @@ def test_a_model_that_fails_leaves_the_problem_unfinished_and_a_rerun_finishes_i
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
         assert summary["unfinished"] == 1 and summary["unfinished_reasons"] == {"model_error": 1}
         assert "500" in summary["outcomes"][0]["detail"]
-        assert synthesize(server.url, problems, tmp_path / "out") == 0
+        assert synthesize(server.url, problems, tmp_path / "out", "--progress") == 0
     assert outcomes(tmp_path / "out")["Synth_good"]["status"] == "passed"
     assert model.counts[("Synth_good", "env")] == 1
 

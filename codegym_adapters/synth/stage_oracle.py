@@ -28,6 +28,7 @@ async def run(ctx: Context, problem: Problem, env: dict[str, Any], tests: list[d
     class_name = env["class_name"]
     shown = remove_method(env["source"], class_name, "solve")
     attempts: list[dict[str, Any]] = []
+    tried: dict[str, dict[str, Any]] = {}  # verdicts by spliced source: a repeated candidate is not rerun
     total = ctx.options.oracle_candidates
     for k in range(1, total + 1):
         call = f"oracle-{k}"
@@ -35,7 +36,7 @@ async def run(ctx: Context, problem: Problem, env: dict[str, Any], tests: list[d
                                         attempt=k, attempts=total,
                                         example_config=json.dumps(passing[0]["options"]) if passing else "{}")
         text = await ctx.ask(STAGE, problem.id, call, messages)
-        attempt = await _try(ctx, env, passing, text)
+        attempt = await _try(ctx, env, passing, text, tried)
         if attempt["reason"] == "oracle_malformed":
             attempt["detail"] += ctx.cut_off(STAGE, problem.id, call)
         attempts.append({"candidate": k, "reason": attempt["reason"], "detail": attempt["detail"]})
@@ -49,7 +50,8 @@ async def run(ctx: Context, problem: Problem, env: dict[str, Any], tests: list[d
                                                  attempts=attempts))
 
 
-async def _try(ctx: Context, env: dict[str, Any], tests: list[dict[str, Any]], text: str) -> dict[str, Any]:
+async def _try(ctx: Context, env: dict[str, Any], tests: list[dict[str, Any]], text: str,
+               tried: dict[str, dict[str, Any]]) -> dict[str, Any]:
     try:
         code = python_code(text, "solve()")
     except MalformedReply as exc:
@@ -63,6 +65,13 @@ async def _try(ctx: Context, env: dict[str, Any], tests: list[dict[str, Any]], t
         source = replace_method(env["source"], env["class_name"], candidate.func)
     except (SpliceError, SyntaxError) as exc:
         return {"reason": "oracle_malformed", "detail": str(exc)}
+    if source in tried:
+        return {**tried[source], "detail": "the same code as an earlier candidate: " + tried[source]["detail"]}
+    tried[source] = verdict = await _run(ctx, env, tests, source)
+    return verdict
+
+
+async def _run(ctx: Context, env: dict[str, Any], tests: list[dict[str, Any]], source: str) -> dict[str, Any]:
     spec = spec_of(env["code_id"], env["class_name"], source, env["task"])
     rounds: dict[str, int] = {}
     for test in tests:
