@@ -94,6 +94,9 @@ def cases() -> list[Case]:
             "    def get_ref_answer(self):\n        if len(self.nums) > 9:\n            import time\n"
             "            start = time.perf_counter()\n            while time.perf_counter() - start < 0.5:\n"
             "                pass\n"),)),
+        _case("ref_hangs", ("unit_tests", "ref_answer_timeout"), env_edits=((
+            "    def get_ref_answer(self):\n",
+            "    def get_ref_answer(self):\n        while len(self.nums) > 9:\n            pass\n"),)),
         _case("tests_prose", ("unit_tests", "malformed_reply"), unit_tests="Easy ones, then hard ones."),
         _case("oracle_direct", ("oracle", "oracle_not_actions"), oracle=[canned("oracle_direct.md")]),
         _case("oracle_loop", ("oracle", "oracle_timeout"), oracle=[canned("oracle_loop.md")]),

@@ -182,8 +182,9 @@ async def _measure(ctx: Context, probe: EnvSpec, solution: EnvSpec | None, test:
     options = test["options"]
     try:
         session = await ctx.runtime.open((probe, options))
-    except CodeGymError as exc:
-        test.update(reason=limit_reason(str(exc), "reset", "reset_failed"), detail=str(exc))
+    except CodeGymError as exc:  # the probe itself, if earlier probes got this env quarantined
+        prefix = "ref_answer" if PROBE in str(exc) else "reset"
+        test.update(reason=limit_reason(str(exc), prefix, "reset_failed"), detail=str(exc))
         return
     try:
         value = await session.attribute(PROBE)
