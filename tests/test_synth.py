@@ -14,6 +14,7 @@ from fake_openai_server import FakeOpenAIServer, Reply
 
 from codegym_adapters.catalog import read_rows
 from codegym_adapters.cli import main
+from codegym_adapters.synth import prompts as prompts_mod
 
 FAST = ["--no-progress", "--oracle-candidates", "2", "--step-timeout", "3", "--ref-time-limit", "0.2",
         "--workers", "2", "--concurrency", "4"]
@@ -180,3 +181,27 @@ def test_score_with_records_the_pass_rate_and_drops_easy_envs(tmp_path: Path, pl
         assert record["model_pass_rate"] == pytest.approx(rate, abs=1e-3)
     else:
         assert (outcome["gate"], outcome["reason"]) == ("score", "too_easy")
+
+
+def test_a_rerun_rejudges_stored_replies_under_new_thresholds_and_asks_again_for_new_prompts(
+        tmp_path: Path) -> None:
+    cases = [synth_fake.cases()[0]]
+    model = synth_fake.CannedModel(cases)
+    problems = synth_fake.write_problems(tmp_path / "p.jsonl", cases)
+    out = tmp_path / "out"
+    with FakeOpenAIServer(model) as server:
+        assert synthesize(server.url, problems, out) == 0
+        asked = dict(model.counts)
+        assert synthesize(server.url, problems, out, "--min-unit-tests", "16") == 0
+        outcome = outcomes(out)["Synth_good"]
+        assert (outcome["gate"], outcome["reason"]) == ("unit_tests", "too_few_unit_tests")
+        assert "15 of 15 unit tests pass (need 16" in outcome["detail"]
+        assert dict(model.counts) == asked  # judged again from the stored replies
+        templates = tmp_path / "prompts"
+        templates.mkdir()
+        oracle = prompts_mod.load_prompts().templates["oracle"]
+        (templates / "oracle.md").write_text(oracle + "\nPrefer short loops.\n")
+        assert synthesize(server.url, problems, out, "--prompts", str(templates)) == 0
+    assert outcomes(out)["Synth_good"]["status"] == "passed"
+    assert model.counts[("Synth_good", "oracle-1")] == 2  # a new prompt gets a new answer
+    assert model.counts[("Synth_good", "env")] == model.counts[("Synth_good", "unit_tests")] == 1

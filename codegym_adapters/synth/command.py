@@ -15,7 +15,7 @@ from typing import Any
 from ..catalog import Catalog
 from ..model_client import DEFAULT_API_KEY_ENV, ChatClient, RetryPolicy
 from ..runtime import make_runtime
-from .context import GATES, STAGES, Context, SynthOptions
+from .context import GATES, STAGES, Context, SynthOptions, fingerprint
 from .pipeline import run_pipeline
 from .problems import read_problems
 from .prompts import STAGES as PROMPT_STAGES
@@ -136,7 +136,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         sandbox["workers"] = args.workers
 
     async def main() -> tuple[list[Any], dict[str, int], str]:
-        stores = {s: StageStore(out / f"{s}.jsonl") for s in STAGES}
+        judged = fingerprint(options, {**sandbox, "workers": None}, prompts)
+        stores = {s: StageStore(out / f"{s}.jsonl", judged) for s in STAGES}
         try:
             async with client(args.model, args.model_name) as chat, \
                     make_runtime("sandbox", Catalog(), **sandbox) as runtime:

@@ -5,8 +5,10 @@ model once per call key and turning sandbox errors into reasons."""
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..catalog import EnvSpec
@@ -58,6 +60,14 @@ class SynthOptions:
             raise ValueError("the reference-answer time and memory limits must be positive")
 
 
+def fingerprint(options: SynthOptions, limits: dict[str, Any], prompts: Prompts) -> str:
+    """What a stored verdict depends on besides the replies: the gates' options, the sandbox limits and
+    the prompt templates (not concurrency or sampling, which only shape new replies)."""
+    judged = {k: v for k, v in asdict(options).items() if k not in ("concurrency", "max_tokens", "temperature")}
+    text = json.dumps({"options": judged, "limits": limits, "prompts": prompts.templates}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass
 class Context:
     options: SynthOptions
@@ -73,13 +83,14 @@ class Context:
         """The model's reply to ``messages`` (reasoning stripped), asked once: a reply stored under
         ``(problem_id, call)`` in the stage's jsonl is reused. Raises ``ModelRequestError``."""
         store = self.stores[stage]
-        entry = store.reply(problem_id, call)
+        prompt_sha = hashlib.sha256(json.dumps(messages, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+        entry = store.reply(problem_id, call, prompt_sha)
         if entry is None:
             reply = await self.client.complete(messages, max_tokens=self.options.max_tokens,
                                                temperature=self.options.temperature)
             self.model_calls[stage] += 1
-            entry = store.add_reply(problem_id, call, reply.content, finish_reason=reply.finish_reason,
-                                    usage=reply.usage)
+            entry = store.add_reply(problem_id, call, reply.content, prompt_sha=prompt_sha,
+                                    finish_reason=reply.finish_reason, usage=reply.usage)
         return strip_reasoning(entry["text"])
 
     def cut_off(self, stage: str, problem_id: str, call: str) -> str:

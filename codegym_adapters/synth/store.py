@@ -19,8 +19,9 @@ from typing import Any
 class StageStore:
     """The jsonl of one stage. Not safe across processes; one run owns its output folder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fingerprint: str = "") -> None:
         self.path = path
+        self.fingerprint = fingerprint
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._results: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -49,14 +50,15 @@ class StageStore:
         tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def reply(self, problem_id: str, call: str) -> dict[str, Any] | None:
-        return self._replies.get((problem_id, call))
+    def reply(self, problem_id: str, call: str, prompt_sha: str | None = None) -> dict[str, Any] | None:
+        entry = self._replies.get((problem_id, call))
+        if entry is None or (prompt_sha is not None and entry.get("prompt_sha") != prompt_sha):
+            return None
+        return entry
 
     def result(self, problem_id: str) -> dict[str, Any] | None:
-        return self._results.get(problem_id)
-
-    def results(self) -> dict[str, dict[str, Any]]:
-        return dict(self._results)
+        entry = self._results.get(problem_id)
+        return entry if entry is not None and entry.get("fingerprint") == self.fingerprint else None
 
     @property
     def reply_count(self) -> int:
@@ -69,7 +71,7 @@ class StageStore:
         return entry
 
     def add_result(self, problem_id: str, result: dict[str, Any]) -> dict[str, Any]:
-        entry = {"kind": "result", "id": problem_id, **result}
+        entry = {"kind": "result", "id": problem_id, **result, "fingerprint": self.fingerprint}
         self._results[problem_id] = entry
         self._write(entry)
         return entry
