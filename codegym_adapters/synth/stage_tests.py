@@ -114,6 +114,8 @@ async def run(ctx: Context, problem: Problem, env: dict[str, Any]) -> dict[str, 
         counts = ", ".join(f"{r} x{failures.count(r)}" for r in sorted(set(failures)))
         detail = (f"{len(passed)} of {len(tests)} unit tests pass (need {o.min_unit_tests} and "
                   f"{o.min_pass_fraction:.0%}){'; failed: ' + counts if counts else ''}")
+        if failures and all(r.startswith("solution_") for r in failures):
+            detail += " (the problem's own solution did not run on these options; --no-solution-check skips it)"
         example = next((t for t in tests if not t["ok"]), None)
         if example:
             detail += f"; e.g. {example['unit_test'][:120]}: {example['detail'][:300]}"
