@@ -54,14 +54,16 @@ class Case:
 
 
 def _case(tag: str, expect: tuple[str, str] | None, *, env_edits: tuple[tuple[str, str], ...] = (),
-          env: str | None = None, unit_tests: str | None = None, oracle: list[str] | None = None) -> Case:
+          env: str | None = None, unit_tests: str | None = None, oracle: list[str] | None = None,
+          solution: str | None = None) -> Case:
     problem = json.loads(canned("problem.json"))
     class_name = f"MaxSubarray{tag.title().replace('_', '')}Env"
     text = canned("env.md") if env is None else env
     for old, new in env_edits:
         text = edit(text, old, new)
     text = text.replace(BASE_CLASS, class_name)
-    return Case(id=f"Synth_{tag}", question=f"{problem['question']} (case {tag})", solution=problem["solution"],
+    return Case(id=f"Synth_{tag}", question=f"{problem['question']} (case {tag})",
+                solution=problem["solution"] if solution is None else solution,
                 class_name=class_name, env=text, unit_tests=canned("unit_tests.md") if unit_tests is None else unit_tests,
                 oracle=oracle or [canned("oracle_good.md")], expect=expect)
 
@@ -97,6 +99,8 @@ def cases() -> list[Case]:
         _case("ref_hangs", ("unit_tests", "ref_answer_timeout"), env_edits=((
             "    def get_ref_answer(self):\n",
             "    def get_ref_answer(self):\n        while len(self.nums) > 9:\n            pass\n"),)),
+        _case("solution_reads_stdin", ("unit_tests", "solution_failed"),
+              solution="def max_subarray(nums):\n    return int(input())\n"),
         _case("tests_prose", ("unit_tests", "malformed_reply"), unit_tests="Easy ones, then hard ones."),
         _case("oracle_direct", ("oracle", "oracle_not_actions"), oracle=[canned("oracle_direct.md")]),
         _case("oracle_loop", ("oracle", "oracle_timeout"), oracle=[canned("oracle_loop.md")]),

@@ -66,6 +66,7 @@ def test_details_name_the_defect(run: dict) -> None:
     assert "GetNumber" in first["Synth_no_docstring"]["detail"]
     assert "the reference solution" in first["Synth_wrong_ref"]["detail"]
     assert "nonce" in first["Synth_nondeterministic"]["detail"]
+    assert "--no-solution-check" in first["Synth_solution_reads_stdin"]["detail"]
 
 
 def test_the_summary_counts_every_gate(run: dict) -> None:
