@@ -1,6 +1,6 @@
 """Problems per minute through ``codegym synthesize``'s gates, against a fake model with a fixed latency.
 
-The problems are the canned test cases of ``tests/synth_fake.py`` (2 good envs and 13 that each stop at
+The problems are the canned test cases of ``tests/synth_fake.py`` (2 good envs and 15 that each stop at
 one gate: env, unit tests, oracle, rounds, verify), repeated under new names up to ``--problems``. The
 fake model answers every request after ``--latency`` seconds, over real HTTP on loopback; all generated
 code runs in the sandbox runtime (2 workers), with the test limits (2 oracle candidates, a 3 s step
