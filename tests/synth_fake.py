@@ -86,6 +86,9 @@ def cases() -> list[Case]:
               + canned("env.md"), oracle=[canned("oracle_wrong.md"), canned("oracle_good.md")]),
         _case("syntax", ("env", "syntax_error"), env_edits=(("    def Observe(self):", "    def Observe(self)"),)),
         _case("no_docstring", ("env", "undocumented_action"), env_edits=((_GET_NUMBER_DOC, ""),)),
+        _case("no_ref_answer", ("env", "contract"), env_edits=((
+            "    def get_ref_answer(self):", "    def reference_answer(self):"),)),
+        _case("import_fails", ("env", "import_error"), env_edits=(("import gymnasium\n", "import gymnasium_nope\n"),)),
         _case("few_tools", ("env", "too_few_tools"), env_edits=(
             ('            "ExtendOrRestart": self.EXTEND_OR_RESTART,\n', ""),
             ('            "UpdateBest": self.UPDATE_BEST,\n', ""))),
