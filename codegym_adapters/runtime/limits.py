@@ -139,6 +139,7 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     root = os.geteuid() == 0
     _watch_parent(libc, config["parent_pid"])
     view = fsview.plan() if config["private_tmp"] else None
+    own_program = _own_program(config)  # while libseccomp can still be found
     last_cap = _last_cap()
     done, why = _unshare(libc, config, root, view is not None)
 
@@ -177,7 +178,7 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         _watch_parent(libc, config["parent_pid"])
     report["no_new_privs"] = libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
     report["parent_death_signal"] = True
-    report["seccomp"] = _seccomp(config, in_pid_ns)
+    report["seccomp"] = _seccomp(config, in_pid_ns, own_program)
 
     status = _status()
     caps = {k: int(status.get(k, "0"), 16) for k in ("CapEff", "CapPrm", "CapInh", "CapAmb")}
@@ -281,20 +282,30 @@ def _clear_caps(libc: Any) -> int:
     return 0 if libc.capset(ctypes.byref(header), (Data * 2)()) == 0 else ctypes.get_errno()
 
 
-def _seccomp(config: dict[str, Any], in_pid_ns: bool) -> str:
-    if not config.get("seccomp", True):
-        return "missing (turned off in the sandbox limits)"
-    from .seccomp_filter import SeccompUnavailable, build, load
+def _own_program(config: dict[str, Any]) -> tuple[bytes, int] | str | None:
+    """The filter for this process as it is now (its rules name it by pid), compiled now unless the
+    parent sent one for process 1 of a PID namespace. A string says why there is none."""
+    if not config.get("seccomp", True) or (config.get("pid_namespace") and config.get("seccomp_bpf")):
+        return None
+    from .seccomp_filter import SeccompUnavailable, build
 
     try:
-        if in_pid_ns and config.get("seccomp_bpf"):  # compiled once by the parent, for process 1
-            bpf, rules = base64.b64decode(config["seccomp_bpf"]), int(config["seccomp_rules"])
-        elif in_pid_ns and config.get("seccomp_error"):
-            return f"missing ({config['seccomp_error']})"
-        else:  # the rules name this process by its pid: compile them here
-            bpf, rules = build(os.getpid())
+        return build(os.getpid())
     except SeccompUnavailable as exc:
-        return f"missing ({exc})"
+        return str(exc)
+
+
+def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | str | None) -> str:
+    from .seccomp_filter import load
+
+    if not config.get("seccomp", True):
+        return "missing (turned off in the sandbox limits)"
+    if in_pid_ns and config.get("seccomp_bpf"):  # compiled once by the parent, for process 1
+        bpf, rules = base64.b64decode(config["seccomp_bpf"]), int(config["seccomp_rules"])
+    elif isinstance(own, tuple) and not in_pid_ns:
+        bpf, rules = own
+    else:
+        return f"missing ({own or config.get('seccomp_error') or 'no filter for this process'})"
     err = load(bpf)
     if err:
         return f"missing (loading the filter failed: {os.strerror(err)})"
