@@ -297,10 +297,11 @@ def _register_all() -> list[Callable[[Any], None]]:
     group ``codegym_adapters.commands`` (each a ``register(subparsers)`` function), so the core
     never imports a plugin."""
     from .data_cli import register as build_data
+    from .doctor import register as doctor
     from .report import register as report
     from .verify_cli import register as verify
 
-    commands: list[Callable[[Any], None]] = [verify, build_data, report]
+    commands: list[Callable[[Any], None]] = [verify, build_data, report, doctor]
     for ep in metadata.entry_points(group=COMMAND_ENTRY_POINTS):
         try:
             commands.append(ep.load())

@@ -38,9 +38,11 @@ import signal
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import fsview, pidns
 from .audit import install_audit_hook
 from .channel import DEFAULT_MAX_MESSAGE_BYTES
 from .host import DEFAULT_MAX_OBSERVATION_CHARS
+from .seccomp_filter import load as load_seccomp
 
 __all__ = ["SandboxLimits", "confine", "install_audit_hook", "LAYERS"]
 
@@ -130,8 +132,6 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     report of what is active. Call once, single-threaded, before any env code runs. With the PID
     namespace on, the caller returns in a new child process (see :mod:`.pidns`)."""
     import ctypes
-
-    from . import fsview, pidns
 
     libc = ctypes.CDLL(None, use_errno=True)
     report: dict[str, Any] = {}
@@ -296,8 +296,6 @@ def _own_program(config: dict[str, Any]) -> tuple[bytes, int] | str | None:
 
 
 def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | str | None) -> str:
-    from .seccomp_filter import load
-
     if not config.get("seccomp", True):
         return "missing (turned off in the sandbox limits)"
     if in_pid_ns and config.get("seccomp_bpf"):  # compiled once by the parent, for process 1
@@ -306,7 +304,7 @@ def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | s
         bpf, rules = own
     else:
         return f"missing ({own or config.get('seccomp_error') or 'no filter for this process'})"
-    err = load(bpf)
+    err = load_seccomp(bpf)
     if err:
         return f"missing (loading the filter failed: {os.strerror(err)})"
     return f"on ({rules} system calls denied or restricted to the worker itself; EPERM)"

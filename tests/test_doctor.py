@@ -1,0 +1,67 @@
+"""``codegym doctor``: the layers this host gives (from a real sandbox worker), what to do about the
+missing ones, and its exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from codegym_adapters.doctor import EXIT_MISSING, EXIT_NO_SANDBOX, EXIT_OK, advice, diagnose
+from codegym_adapters.runtime.limits import LAYERS, SandboxLimits
+
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel layers are Linux's")]
+
+
+def codegym(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "codegym_adapters.cli", *args], capture_output=True, text=True,
+                          timeout=110)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root here every layer must be in force")
+def test_doctor_lists_every_layer_in_force_on_this_machine():
+    done = codegym("doctor", "--json")
+    assert done.returncode == EXIT_OK, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and list(report["layers"]) == list(LAYERS)
+    for name, layer in report["layers"].items():
+        assert layer["in_force"] and layer["advice"] is None, (name, layer)
+    assert report["layers"]["seccomp"]["detail"].startswith("on (")
+    assert report["protections"]["user"].startswith("nobody")
+
+    text = codegym("doctor")
+    assert text.returncode == EXIT_OK
+    for name in LAYERS:
+        assert f"  {name} " in text.stdout
+    assert "Every layer is in force." in text.stdout and "MISSING" not in text.stdout
+
+
+def test_a_missing_layer_is_named_with_what_to_do_and_a_nonzero_exit():
+    status, report = diagnose(SandboxLimits(seccomp=False))
+    assert status == EXIT_MISSING and report["ok"] is False
+    seccomp, memory = report["layers"]["seccomp"], report["layers"]["memory"]
+    assert not seccomp["in_force"] and "turned off in the sandbox limits" in seccomp["advice"]
+    assert not memory["in_force"] and "seccomp" in memory["advice"]  # memfd is only denied by seccomp
+    if os.geteuid() == 0:
+        assert report["layers"]["pid_namespace"]["in_force"] and report["layers"]["filesystem"]["in_force"]
+
+
+def test_no_sandbox_at_all_exits_2():
+    status, report = diagnose(SandboxLimits(start_timeout=0.001))
+    assert status == EXIT_NO_SANDBOX and report["ok"] is False and "start" in report["error"]
+
+
+def test_advice_for_a_user_without_namespaces_names_the_switches_to_turn():
+    facts = {"euid": 1000, "unprivileged_userns_clone": "0", "apparmor_restrict_unprivileged_userns": "1",
+             "max_user_namespaces": "0"}
+    text = advice("pid_namespace", "missing (unshare with a user namespace: Operation not permitted)", facts)
+    assert "run the trainer as root" in text
+    assert "kernel.unprivileged_userns_clone=1" in text and "apparmor_restrict_unprivileged_userns=0" in text
+    assert "user.max_user_namespaces" in text
+    assert "CAP_SYS_ADMIN" in advice("filesystem", "missing (unshare: Operation not permitted)", {"euid": 0})
+    assert "apt-get install libseccomp2" in advice("seccomp", "missing (libseccomp cannot be loaded (x))", facts)
+    assert "pip install pyseccomp" in advice("seccomp", "missing (the pyseccomp package is not installed)", facts)
