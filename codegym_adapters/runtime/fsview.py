@@ -175,9 +175,13 @@ def apply(libc: Any, view: Plan, stage: str, tmpfs_mb: int, owner: tuple[int, in
 
 def _bind(mount: Any, source: str, target: str, read_only: bool) -> None:
     mount(source, target, None, _MS_BIND | _MS_REC)
-    if read_only:  # keep the flags the kernel locks on mounts from a more privileged namespace
-        locked = sum(ms for st, ms in _ST_TO_MS if os.statvfs(source).f_flag & st)
-        mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | locked)
+    if not read_only:
+        return
+    try:
+        mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+    except PermissionError:  # in a user namespace: keep the flags the kernel locks on the source mount
+        flags = os.statvfs(source).f_flag
+        mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | sum(ms for st, ms in _ST_TO_MS if flags & st))
 
 
 def close_outside_descriptors() -> int:

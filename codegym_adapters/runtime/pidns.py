@@ -18,6 +18,11 @@ same signal. So, from the parent's side, nothing changes:
 
 This works the same in a freshly executed interpreter and in a child forked from a fork server:
 all it needs is a single-threaded caller that has just called ``unshare(CLONE_NEWPID)``.
+
+A fork server can do better: :func:`fork` forks its child straight into a new PID namespace, as
+its process 1, so there is no keeper at all (no extra fork, no extra process holding copies of
+pages; the pid the fork server tracks *is* the worker). ``confine()`` sees that it already is
+process 1 and skips :func:`enter`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,39 @@ import signal
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+_CLONE_NEWPID = 0x20000000
+_own_namespace: int | None = None  # a descriptor of the caller's PID namespace, to return to
+
+
+def fork() -> int:
+    """Like :func:`os.fork`, but the child is process 1 of a new PID namespace, where the caller
+    may make one (as root; else, or on any error, a plain fork). Returns the child's pid (as seen
+    by the caller) in the parent and 0 in the child. For a single-threaded fork server: it sets
+    and restores the caller's namespace for children (``unshare``, then ``setns`` back)."""
+    import ctypes
+
+    global _own_namespace
+    libc = ctypes.CDLL(None, use_errno=True)
+    if _own_namespace is None:
+        try:
+            _own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            _own_namespace = -1
+    if _own_namespace < 0 or libc.unshare(_CLONE_NEWPID) != 0:
+        return os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        libc.setns(_own_namespace, _CLONE_NEWPID)
+        raise
+    if pid == 0:
+        os.close(_own_namespace)
+        _own_namespace = None
+        return 0
+    if libc.setns(_own_namespace, _CLONE_NEWPID) != 0:  # the next child must get a namespace of its own
+        err = ctypes.get_errno()
+        raise OSError(err, f"returning to the fork server's PID namespace: {os.strerror(err)}")
+    return pid
 
 
 def enter(libc: Any) -> int:
