@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from codegym_adapters.doctor import EXIT_MISSING, EXIT_NO_SANDBOX, EXIT_OK, advice, diagnose
 from codegym_adapters.runtime.limits import LAYERS, SandboxLimits
 
+REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel layers are Linux's")]
 
@@ -65,3 +67,44 @@ def test_advice_for_a_user_without_namespaces_names_the_switches_to_turn():
     assert "CAP_SYS_ADMIN" in advice("filesystem", "missing (unshare: Operation not permitted)", {"euid": 0})
     assert "apt-get install libseccomp2" in advice("seccomp", "missing (libseccomp cannot be loaded (x))", facts)
     assert "pip install pyseccomp" in advice("seccomp", "missing (the pyseccomp package is not installed)", facts)
+
+
+def _system_python() -> str | None:
+    """A Python outside root's home, of this minor version (so this venv's packages load in it)."""
+    for path in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        try:
+            version = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"],
+                                     capture_output=True, text=True, timeout=30).stdout.strip()
+        except OSError:
+            continue
+        if version == str(tuple(sys.version_info[:2])):
+            return path
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _system_python() is None,
+                    reason="needs root (to become nobody) and a system Python of this version")
+def test_as_nobody_the_doctor_reports_what_a_user_namespace_gives():
+    """The non-root fallback: a trainer running as ``nobody`` gets the layers through a user
+    namespace where the kernel allows one, and is told exactly what is missing where it does not."""
+    import site
+    import tempfile
+
+    path = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    with tempfile.TemporaryDirectory() as home:
+        os.chmod(home, 0o777)
+        done = subprocess.run([_system_python(), "-s", "-m", "codegym_adapters.cli", "doctor", "--json"],
+                              capture_output=True, text=True, timeout=110, user=65534, group=65534,
+                              extra_groups=[], cwd=home, env={"PYTHONPATH": path, "HOME": home, "PATH": "/usr/bin:/bin"})
+        userns = subprocess.run(["unshare", "--user", "--map-current-user", "true"], user=65534, group=65534,
+                                extra_groups=[], capture_output=True, cwd=home).returncode == 0
+    assert done.returncode in (EXIT_OK, EXIT_MISSING), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["host"]["euid"] == 65534
+    layers = report["layers"]
+    assert layers["seccomp"]["in_force"] and layers["capabilities"]["in_force"]  # both need no privilege
+    if userns:  # as on this machine: every layer, inside a user namespace
+        assert done.returncode == EXIT_OK and report["protections"]["user"] == "uid 65534 in a user namespace"
+    else:
+        for name in ("pid_namespace", "filesystem", "network"):
+            assert not layers[name]["in_force"] and "user namespaces" in layers[name]["advice"]
