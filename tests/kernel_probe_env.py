@@ -131,7 +131,41 @@ ATTACKS = {
     "read": lambda arg: {path: attempt(lambda path=path: open(path).read(100)) for path in json.loads(arg)},
     "status": lambda arg: status("CapEff", "CapPrm", "CapInh", "CapAmb", "Seccomp", "NoNewPrivs"),
     "processes": lambda arg: sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "honest": lambda arg: {"numpy": attempt(numpy_work), "stdlib": attempt(stdlib_work),
+                           "workdir": attempt(workdir_work)},
 }
+
+
+def numpy_work():
+    import numpy as np
+
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    return [round(float(np.linalg.det(a)), 6), int(np.random.default_rng(0).integers(0, 10**6)),
+            round(float(abs(np.fft.fft([1.0, 2.0, 3.0])[0])), 6)]
+
+
+def stdlib_work():
+    import decimal
+    import sqlite3
+    import xml.etree.ElementTree as ET
+    import zipfile
+    import zoneinfo
+
+    db = sqlite3.connect(":memory:")
+    db.execute("create table t (x)")
+    return [ET.fromstring("<a><b>1</b></a>").find("b").text, str(decimal.Decimal("1.1") * 2),
+            db.execute("select count(*) from t").fetchone()[0], bool(zipfile.ZipFile),
+            str(zoneinfo.ZoneInfo("UTC"))]
+
+
+def workdir_work():
+    import tempfile
+
+    with open("notes.txt", "w") as f:
+        f.write("kept")
+    with tempfile.NamedTemporaryFile("w") as f:
+        f.write("x")
+    return [open("notes.txt").read(), os.getcwd()]
 
 
 class KernelProbeEnv(gymnasium.Env):

@@ -176,6 +176,15 @@ def test_the_worker_holds_no_capability(env_folder):
     assert protections["capabilities"] == "none"
 
 
+def test_honest_env_code_still_works_inside_the_view(env_folder):
+    """numpy (its bundled libraries too), standard-library modules the worker never preloaded, and
+    files in the working folder: what env code does legitimately must keep working."""
+    (honest,), _ = probe(env_folder, [("honest", "")], unhook=False)
+    assert honest["numpy"] == "ok: [5.0, 850624, 6.0]", honest["numpy"]
+    assert honest["stdlib"] == "ok: ['1', '2.2', 0, True, 'UTC']", honest["stdlib"]
+    assert honest["workdir"] == "ok: ['kept', '/tmp/codegym-worker']", honest["workdir"]
+
+
 @pytest.mark.skipif(not ROOT, reason="as root here every layer must be in force")
 def test_every_layer_is_in_force_as_root(env_folder):
     _, protections = probe(env_folder, [("status", "")], unhook=False)

@@ -71,6 +71,9 @@ def plan() -> Plan:
                 singles.append(os.path.abspath(found[0]))
             continue
         wanted.update(p for p in (os.path.abspath(p) for p in found) if not _covered(p, wanted))
+    for path in list(wanted):  # a wheel's bundled shared libraries (auditwheel: numpy.libs beside numpy)
+        if os.path.isdir(path + ".libs"):
+            wanted.add(path + ".libs")
     wanted = set(_outermost(wanted))
     links = [(p, os.readlink(p)) for p in TOP_LEVEL_LINKS if os.path.islink(p)]
     dirs = _outermost(p for p in (os.path.realpath(w) for w in wanted) if _shown(p) and os.path.isdir(p))
@@ -115,8 +118,8 @@ def apply(libc: Any, view: Plan, stage: str, tmpfs_mb: int, owner: tuple[int, in
     fresh ``/proc`` (right when the caller is in its own PID namespace: it then lists only that),
     else show the host's. The working folder (``/tmp/codegym-worker``) is owned by ``owner``
     (uid, gid) when given. Returns ``(workdir, problems)``; raises ``OSError`` when the view cannot
-    be built (the caller reports the layer missing)."""
-    problems: list[str] = []
+    be built (nothing of it is left then: the caller reports the layer missing), ``RuntimeError``
+    when the host's tree could not be detached after the switch (the worker must not go on)."""
 
     def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
         if libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
@@ -125,6 +128,32 @@ def apply(libc: Any, view: Plan, stage: str, tmpfs_mb: int, owner: tuple[int, in
 
     mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount propagates to the host
     mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
+    try:
+        problems = _build(libc, mount, view, stage, tmpfs_mb, owner, new_proc)
+    except OSError:
+        libc.umount2(_b(stage), _MNT_DETACH)  # leave no half-built view over the working folder
+        raise
+    os.chdir(stage)
+    if libc.syscall(_SYS_PIVOT_ROOT, b".", b".") != 0:
+        err = ctypes.get_errno()
+        libc.umount2(_b(stage), _MNT_DETACH)
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+    if libc.umount2(b".", _MNT_DETACH) != 0:  # the host's tree, now stacked under the new root
+        err = ctypes.get_errno()  # no safe way on from here: the worker must not start
+        raise RuntimeError(f"sandbox: detaching the host's file system failed: {os.strerror(err)}")
+    os.chdir("/")
+    mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    return WORKDIR, problems
+
+
+def _build(libc: Any, mount: Any, view: Plan, stage: str, tmpfs_mb: int, owner: tuple[int, int] | None,
+           new_proc: bool) -> list[str]:
+    problems: list[str] = []
+    os.makedirs(stage + "/tmp")  # first: a Python installation under /tmp is bound on top of it
+    mount("tmpfs", stage + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(tmpfs_mb)}m,mode=1777")
+    os.makedirs(stage + WORKDIR, mode=0o700)
+    if owner is not None:
+        os.chown(stage + WORKDIR, *owner)
     for link, target in view.links:
         where = stage + link
         if target and not os.path.lexists(where):
@@ -156,21 +185,7 @@ def apply(libc: Any, view: Plan, stage: str, tmpfs_mb: int, owner: tuple[int, in
             problems.append(f"a fresh /proc could not be mounted ({os.strerror(ctypes.get_errno())}): "
                             "the host's is shown")
         mount("/proc", stage + "/proc", None, _MS_BIND | _MS_REC)
-    os.makedirs(stage + "/tmp", exist_ok=True)
-    mount("tmpfs", stage + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(tmpfs_mb)}m,mode=1777")
-    os.makedirs(stage + WORKDIR, mode=0o700)
-    if owner is not None:
-        os.chown(stage + WORKDIR, *owner)
-    os.chdir(stage)
-    if libc.syscall(_SYS_PIVOT_ROOT, b".", b".") != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"pivot_root: {os.strerror(err)}")
-    if libc.umount2(b".", _MNT_DETACH) != 0:  # the host's tree, now stacked under the new root
-        err = ctypes.get_errno()
-        raise OSError(err, f"detaching the host's tree: {os.strerror(err)}")
-    os.chdir("/")
-    mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
-    return WORKDIR, problems
+    return problems
 
 
 def _bind(mount: Any, source: str, target: str, read_only: bool) -> None:
