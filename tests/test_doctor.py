@@ -82,29 +82,60 @@ def _system_python() -> str | None:
     return None
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or _system_python() is None,
-                    reason="needs root (to become nobody) and a system Python of this version")
-def test_as_nobody_the_doctor_reports_what_a_user_namespace_gives():
-    """The non-root fallback: a trainer running as ``nobody`` gets the layers through a user
-    namespace where the kernel allows one, and is told exactly what is missing where it does not."""
+NO_USER_NAMESPACES = """
+import os, sys, errno, pyseccomp
+deny = pyseccomp.SyscallFilter(pyseccomp.ALLOW)  # a host where unprivileged namespaces are off
+deny.add_rule(pyseccomp.ERRNO(errno.EPERM), "unshare")
+deny.load()
+os.execv(sys.executable, [sys.executable, "-s", "-m", "codegym_adapters.cli", "doctor", "--json"])
+"""
+
+
+def doctor_as_nobody(namespaces: bool) -> tuple[subprocess.CompletedProcess, bool]:
+    """``codegym doctor --json`` run by ``nobody`` with the system Python (this venv's packages on
+    its path); without ``namespaces``, under a filter that makes ``unshare`` fail, as on a host
+    that does not allow unprivileged user namespaces. Also says whether ``nobody`` can make a user
+    namespace here at all."""
     import site
     import tempfile
 
     path = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    command = ["-s", "-m", "codegym_adapters.cli", "doctor", "--json"] if namespaces else ["-c", NO_USER_NAMESPACES]
     with tempfile.TemporaryDirectory() as home:
         os.chmod(home, 0o777)
-        done = subprocess.run([_system_python(), "-s", "-m", "codegym_adapters.cli", "doctor", "--json"],
-                              capture_output=True, text=True, timeout=110, user=65534, group=65534,
-                              extra_groups=[], cwd=home, env={"PYTHONPATH": path, "HOME": home, "PATH": "/usr/bin:/bin"})
-        userns = subprocess.run(["unshare", "--user", "--map-current-user", "true"], user=65534, group=65534,
-                                extra_groups=[], capture_output=True, cwd=home).returncode == 0
+        nobody = {"user": 65534, "group": 65534, "extra_groups": [], "cwd": home}
+        done = subprocess.run([_system_python(), *command], capture_output=True, text=True, timeout=110,
+                              env={"PYTHONPATH": path, "HOME": home, "PATH": "/usr/bin:/bin"}, **nobody)
+        userns = subprocess.run(["unshare", "--user", "--map-current-user", "true"], capture_output=True,
+                                **nobody).returncode == 0
+    return done, userns
+
+
+needs_nobody = pytest.mark.skipif(os.geteuid() != 0 or _system_python() is None,
+                                  reason="needs root (to become nobody) and a system Python of this version")
+
+
+@needs_nobody
+def test_as_nobody_the_doctor_reports_what_a_user_namespace_gives():
+    """The non-root fallback: a trainer running as ``nobody`` gets the layers through a user
+    namespace where the kernel allows one."""
+    done, userns = doctor_as_nobody(namespaces=True)
     assert done.returncode in (EXIT_OK, EXIT_MISSING), done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["host"]["euid"] == 65534
-    layers = report["layers"]
-    assert layers["seccomp"]["in_force"] and layers["capabilities"]["in_force"]  # both need no privilege
+    assert report["layers"]["seccomp"]["in_force"] and report["layers"]["capabilities"]["in_force"]
     if userns:  # as on this machine: every layer, inside a user namespace
         assert done.returncode == EXIT_OK and report["protections"]["user"] == "uid 65534 in a user namespace"
-    else:
-        for name in ("pid_namespace", "filesystem", "network"):
-            assert not layers[name]["in_force"] and "user namespaces" in layers[name]["advice"]
+
+
+@needs_nobody
+def test_without_user_namespaces_the_doctor_names_the_missing_layers_and_the_fix():
+    done, _ = doctor_as_nobody(namespaces=False)
+    assert done.returncode == EXIT_MISSING, done.stdout + done.stderr
+    layers = json.loads(done.stdout)["layers"]
+    for name in ("pid_namespace", "filesystem", "network"):
+        assert not layers[name]["in_force"] and "Operation not permitted" in layers[name]["detail"]
+        assert "run the trainer as root" in layers[name]["advice"], layers[name]
+        assert "user namespaces" in layers[name]["advice"]
+    for name in ("seccomp", "capabilities", "memory"):  # what needs no privilege still holds
+        assert layers[name]["in_force"], (name, layers[name])

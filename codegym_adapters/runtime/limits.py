@@ -153,18 +153,20 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
     libc = ctypes.CDLL(None, use_errno=True)
     report: dict[str, Any] = {}
-    missing: list[str] = []
     root = os.geteuid() == 0
     _watch_parent(libc, config["parent_pid"])
     view = (_PREPARED.get("plan") or fsview.plan()) if config["private_tmp"] else None
-    own_program = _own_program(config)  # while libseccomp can still be found
     last_cap = _last_cap()
     done, why = _unshare(libc, config, root, view is not None)
+    # a worker that will not be process 1 compiles its own filter, now, while libseccomp can be found
+    own_program = None if done & _CLONE_NEWPID or os.getpid() == 1 else _own_program(config)
 
     in_pid_ns = os.getpid() == 1  # forked into its own namespace already (pidns.fork)
     if done & _CLONE_NEWPID:
         pidns.enter(libc)  # from here on: the inner process
         in_pid_ns = os.getpid() == 1
+    if in_pid_ns and config.get("seccomp", True) and not config.get("seccomp_bpf"):
+        own_program = _compile(1)  # the parent sent none (see SandboxLimits.worker_config)
     report["pid_namespace"] = ("on (the worker is process 1 of its own PID namespace; /proc lists only it)"
                                if in_pid_ns else _off(config["pid_namespace"], why))
     report["network"] = ("private network namespace (no interfaces up)" if done & _CLONE_NEWNET
@@ -213,8 +215,8 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     report["workdir"] = workdir
     install_audit_hook(workdir)
     report["audit_hook"] = True
-    missing = [layer for layer in LAYERS if not str(report.get(layer, "")).startswith(("on", "none", "private"))]
-    report["missing"] = missing
+    report["missing"] = [layer for layer in LAYERS
+                         if not str(report.get(layer, "")).startswith(("on", "none", "private"))]
     return workdir, report
 
 
@@ -301,10 +303,9 @@ def _clear_caps(libc: Any) -> int:
 
 
 def _own_program(config: dict[str, Any]) -> tuple[bytes, int] | str | None:
-    """The filter for this process as it is now (its rules name it by pid), compiled now, while
-    libseccomp can still be found, unless the parent sent one for process 1 of a PID namespace.
-    A string says why there is none."""
-    if not config.get("seccomp", True) or (config.get("pid_namespace") and config.get("seccomp_bpf")):
+    """The filter for this process as it is now (its rules name it by pid). A string says why
+    there is none."""
+    if not config.get("seccomp", True):
         return None
     return _compile(os.getpid())
 
@@ -324,10 +325,8 @@ def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | s
     program: tuple[bytes, int] | str
     if in_pid_ns and config.get("seccomp_bpf"):  # compiled once by the parent, for process 1
         program = base64.b64decode(config["seccomp_bpf"]), int(config["seccomp_rules"])
-    elif in_pid_ns:
-        program = config.get("seccomp_error") or _compile(1)
     else:
-        program = own if own is not None else _compile(os.getpid())
+        program = own if own is not None else _compile(1 if in_pid_ns else os.getpid())
     if isinstance(program, str):
         return f"missing ({program})"
     err = load_seccomp(program[0])
