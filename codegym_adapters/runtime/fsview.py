@@ -4,12 +4,13 @@ Inside a private mount namespace, :func:`apply` builds a new root on a small tmp
 process into it (``pivot_root``); the host's tree is detached and unreachable. The new root holds:
 
 * read-only bind mounts of the Python installation (``/usr``, the interpreter's prefixes, the
-  virtual environment, the standard library and site-packages folders) and of every module already
-  imported from elsewhere (its top-level package folder, or its single file), so that env code can
-  import the standard library and what the worker preloaded, and nothing else of the host's;
+  virtual environment, the standard library) and of every module already imported from elsewhere
+  (its top-level package folder with a wheel's ``<name>.libs`` beside it, or its single file), so
+  that env code can import the standard library and what the worker preloaded, and nothing else of
+  the host's; the top-level symlinks of a merged ``/usr`` (``/lib -> usr/lib``) are recreated;
 * ``/dev/null``, ``/dev/zero``, ``/dev/full``, ``/dev/random``, ``/dev/urandom``;
-* a fresh ``/proc`` (mounted by the caller once it is in its own PID namespace: it then lists only
-  that namespace's processes);
+* ``/proc``: a fresh one when the caller is in its own PID namespace (it then lists only that
+  namespace's processes), else the host's;
 * ``/tmp``: a size-capped tmpfs, the only writable place; the working folder lives there.
 
 The root itself is remounted read-only. ``/etc`` holds only ``ld.so.cache``: ``/etc/shadow``,

@@ -5,9 +5,10 @@
 host allows, reporting each (the report is the runtime's ``protections``). The kernel is the
 boundary; the audit hook (:mod:`.audit`) only turns common attempts into friendly errors first.
 
-* ``pid_namespace``: the worker becomes process 1 of its own PID namespace (:mod:`.pidns`: one
-  extra fork; the process the parent tracks stays the one that lives and dies with the worker);
-  ``/proc`` shows only it, and no other process can be named.
+* ``pid_namespace``: the worker is process 1 of its own PID namespace; ``/proc`` shows only it, and
+  no other process can be named. A fork server gets this for free by forking workers with
+  :func:`.pidns.fork`; otherwise ``confine`` forks once more and leaves a keeper behind
+  (:mod:`.pidns`: the process the parent tracks still lives and dies with the worker).
 * ``filesystem``: a private mount namespace whose root shows only the Python installation, the
   modules the worker loaded, a few devices and ``/proc``, all read-only, plus a size-capped tmpfs
   at ``/tmp`` holding the working folder (:mod:`.fsview`). ``/etc/shadow``, home folders and the
@@ -21,7 +22,10 @@ boundary; the audit hook (:mod:`.audit`) only turns common attempts into friendl
   Denied calls fail with ``EPERM``. Compiled once in the parent (:meth:`SandboxLimits.worker_config`),
   loaded by each worker with one ``prctl``.
 * ``memory``: ``RLIMIT_AS``; what it does not count is closed by seccomp (``memfd_create``, System V
-  and POSIX shared memory) and the tmpfs size cap. No cgroup is made.
+  shared memory, message queues), by the view (no ``/dev/shm``) and by the tmpfs size cap. No
+  cgroup is made.
+
+A fork server should call :func:`prepare` once in its template, after preloading modules.
 * rlimits: no new processes or threads (``RLIMIT_NPROC=0``), open files, file size, no core dumps;
   ``no_new_privs``; death with the parent (``PR_SET_PDEATHSIG``).
 
