@@ -1,6 +1,7 @@
 """``confine()`` in a child forked from a pre-imported template process (the fork-server design),
-not a freshly executed interpreter: the layers take, and the pid the template tracks lives and dies
-with the worker (exit status and signals mirrored; killing it kills the worker)."""
+not a freshly executed interpreter: the layers take, descriptors the template held (a log file, a
+folder) are closed, and the pid the template tracks lives and dies with the worker (exit status and
+signals mirrored; killing it kills the worker)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,23 @@ TEMPLATE = textwrap.dedent(r'''
             pass
     limits.prepare()
     root = tempfile.mkdtemp()
+    os.chmod(root, 0o711)
+    leaked = os.open(os.path.join(root, "trainer.log"), os.O_WRONLY | os.O_CREAT)  # held by the template
+    leaked_dir = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+
+    def is_open(fd):
+        try:
+            os.fstat(fd)
+            return True
+        except OSError:
+            return False
 
     def child(then, fork):
         """Fork a worker that confines itself, reports on a pipe, then does ``then``."""
         r, w = os.pipe()
         workdir = tempfile.mkdtemp(dir=root)
         os.chown(workdir, 65534, 65534)
-        config = limits.SandboxLimits().worker_config(workdir, os.getpid())
+        config = limits.SandboxLimits().worker_config(workdir, os.getpid(), keep_fds=[w])
         pid = fork()
         if pid == 0:
             os.close(r)
@@ -40,7 +51,8 @@ TEMPLATE = textwrap.dedent(r'''
             try:
                 _, report = limits.confine(config)
                 seen = {"pid": os.getpid(), "shadow": os.path.exists("/etc/shadow"),
-                        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}
+                        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+                        "open": [is_open(leaked), is_open(leaked_dir), is_open(w)]}
                 os.write(w, json.dumps({"report": report, "seen": seen}).encode())
                 os.close(w)
                 if then == "exit3":
@@ -88,7 +100,7 @@ def test_confine_in_children_of_a_template_process():
     for name, got in out.items():
         report, seen = got["report"], got["seen"]
         assert report["missing"] == [], (name, report)
-        assert seen == {"pid": 1, "shadow": False, "procs": [1]}, (name, seen)
+        assert seen == {"pid": 1, "shadow": False, "procs": [1], "open": [False, False, True]}, (name, seen)
         assert got["left"] == [], name  # nothing outlives the tracked pid
     for how in ("os.fork", "pidns.fork"):  # the tracked pid exits as the worker did, or by its signal
         assert out[f"{how} exit3"]["status"] == 3

@@ -200,14 +200,16 @@ def _bind(mount: Any, source: str, target: str, read_only: bool) -> None:
         mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | sum(ms for st, ms in _ST_TO_MS if flags & st))
 
 
-def close_outside_descriptors() -> int:
-    """Close inherited descriptors of folders (through one, the detached host tree stays reachable
-    with ``openat``). Returns how many were closed."""
+def close_outside_descriptors(keep: list[int] | None = None) -> int:
+    """Close inherited descriptors that reach outside: every folder (through one, the detached host
+    tree stays reachable with ``openat``), and, when ``keep`` is given, every descriptor from 3 up
+    that is not in it (a fork server's children inherit whatever its template held: log files,
+    sockets). Returns how many were closed."""
     closed = 0
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         try:
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
+            if (keep is not None and fd > 2 and fd not in keep) or stat.S_ISDIR(os.fstat(fd).st_mode):
                 os.close(fd)
                 closed += 1
         except OSError:

@@ -109,11 +109,15 @@ class SandboxLimits:
     def rss_limit_bytes(self) -> int:
         return (self.max_rss_mb or self.memory_mb // 2) * 1024 * 1024
 
-    def worker_config(self, workdir: str, parent_pid: int) -> dict[str, Any]:
+    def worker_config(self, workdir: str, parent_pid: int, keep_fds: list[int] | None = None) -> dict[str, Any]:
         """What a worker needs to confine itself (plain JSON). Includes the seccomp program for a
-        worker that is process 1 of its PID namespace, compiled once per process (here)."""
+        worker that is process 1 of its PID namespace, compiled once per process (here).
+        ``keep_fds``: the descriptors (from 3 up) the worker keeps, its channel; :func:`confine` then
+        closes every other one it inherited (folders are closed either way)."""
         config = asdict(self)
         config.update(workdir=workdir, parent_pid=parent_pid)
+        if keep_fds is not None:
+            config["keep_fds"] = list(keep_fds)
         if self.seccomp and self.pid_namespace:
             config["seccomp_bpf"], config["seccomp_rules"], config["seccomp_error"] = _program_for_pid_1()
         return config
@@ -192,7 +196,9 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         report["filesystem"] = _off(config["private_tmp"], why)
     report.setdefault("private_tmp", "off (the working folder is on the host's disk)")
     os.makedirs(workdir, mode=0o700, exist_ok=True)
-    report["inherited_folder_descriptors_closed"] = fsview.close_outside_descriptors()
+    keep = config.get("keep_fds")
+    report["inherited_descriptors_closed"] = fsview.close_outside_descriptors(
+        None if keep is None else [int(fd) for fd in keep])
 
     report.update(_rlimits(config, nproc_enforced=not root or bool(config["drop_privileges"])))
     report["user"] = _drop_privileges(libc, config, root, done, last_cap, workdir)
