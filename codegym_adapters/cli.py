@@ -297,11 +297,12 @@ def _register_all() -> list[Callable[[Any], None]]:
     group ``codegym_adapters.commands`` (each a ``register(subparsers)`` function), so the core
     never imports a plugin."""
     from .data_cli import register as build_data
+    from .doctor import register as doctor
     from .report import register as report
     from .synth.command import register as synthesize
     from .verify_cli import register as verify
 
-    commands: list[Callable[[Any], None]] = [verify, build_data, report, synthesize]
+    commands: list[Callable[[Any], None]] = [verify, build_data, report, doctor, synthesize]
     for ep in metadata.entry_points(group=COMMAND_ENTRY_POINTS):
         try:
             commands.append(ep.load())

@@ -1,42 +1,60 @@
 """The sandbox's limits, and how a worker process puts them on itself.
 
 :class:`SandboxLimits` is the configuration (what the parent enforces, what it asks of workers).
-:func:`confine` runs inside a fresh worker, before any env code, and applies every protection the
-host allows, in layers, reporting which ones took:
+:func:`confine` runs inside each worker, once, before any env code, and applies every layer the
+host allows, reporting each (the report is the runtime's ``protections``). The kernel is the
+boundary; the audit hook (:mod:`.audit`) only turns common attempts into friendly errors first.
 
-* namespaces: a private network namespace (no interface is up, so nothing is reachable) and a
-  private mount namespace with fresh, size-capped tmpfs over the world-writable folders (``/tmp``,
-  ``/var/tmp``, ``/dev/shm``, ``/run/lock``); the working folder lives there and vanishes with the
-  worker. As root directly; otherwise inside a user namespace where the kernel allows one.
-* privileges: as root, the worker becomes ``nobody`` keeping only ``CAP_DAC_READ_SEARCH`` (it can
-  still read the Python installation, and write nothing it does not own); ``no_new_privs``.
-* rlimits: address space (``RLIMIT_AS``), no new processes or threads (``RLIMIT_NPROC=0``, which the
-  kernel enforces for any uid but root: hence the drop to ``nobody``), open files, file size, no
-  core dumps.
-* an audit hook (:func:`install_audit_hook`) refusing sockets, processes, signals, ``ctypes``, and
-  writes outside the working folder. It catches ordinary code; the layers above catch the rest.
+* ``pid_namespace``: the worker is process 1 of its own PID namespace; ``/proc`` shows only it, and
+  no other process can be named. A fork server gets this for free by forking workers with
+  :func:`.pidns.fork`; otherwise ``confine`` forks once more and leaves a keeper behind
+  (:mod:`.pidns`: the process the parent tracks still lives and dies with the worker).
+* ``filesystem``: a private mount namespace whose root shows only the Python installation, the
+  modules the worker loaded, a few devices and ``/proc``, all read-only, plus a size-capped tmpfs
+  at ``/tmp`` holding the working folder (:mod:`.fsview`). ``/etc/shadow``, home folders and the
+  trainer's files are not in it.
+* ``network``: a private network namespace (no interface is up) and an IPC namespace.
+* ``capabilities``: none. As root the worker becomes ``nobody`` and drops the bounding set; as
+  another user, inside a user namespace where the kernel allows one, it drops what that granted.
+* ``seccomp``: a libseccomp filter (:mod:`.seccomp_filter`): no sockets, no other process (signals,
+  ``ptrace``, priorities, affinity), no new process or program, no ``memfd_create`` or shared
+  memory, no namespaces or mounts, no ``bpf``/``perf_event_open``/keys/``io_uring``/``userfaultfd``.
+  Denied calls fail with ``EPERM``. Compiled once in the parent (:meth:`SandboxLimits.worker_config`),
+  loaded by each worker with one ``prctl``.
+* ``memory``: ``RLIMIT_AS``; what it does not count is closed by seccomp (``memfd_create``, System V
+  shared memory, message queues), by the view (no ``/dev/shm``) and by the tmpfs size cap. No
+  cgroup is made.
+
+A fork server should call :func:`prepare` once in its template, after preloading modules.
+* rlimits: no new processes or threads (``RLIMIT_NPROC=0``), open files, file size, no core dumps;
+  ``no_new_privs``; death with the parent (``PR_SET_PDEATHSIG``).
+
+Where a layer is missing the report says so and why (``report["missing"]`` lists the layers not in
+force); ``codegym doctor`` explains what to do about each.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import os
-import sys
+import signal
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import fsview, pidns
+from .audit import install_audit_hook
 from .channel import DEFAULT_MAX_MESSAGE_BYTES
 from .host import DEFAULT_MAX_OBSERVATION_CHARS
+from .seccomp_filter import load as load_seccomp
+
+__all__ = ["SandboxLimits", "confine", "prepare", "install_audit_hook", "LAYERS"]
 
 NOBODY = 65534
-CAP_DAC_READ_SEARCH = 2
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-_MNT_DETACH = 2
-_PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS = 1, 8, 38
-_SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-PRIVATE_WORKDIR = "/tmp/codegym-worker"
+LAYERS = ("seccomp", "pid_namespace", "filesystem", "capabilities", "memory", "network")
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+_CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
+_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,11 @@ class SandboxLimits:
     whose resident memory is above ``max_rss_mb`` after a call (default: half of ``memory_mb``)
     is replaced and that call fails with a limit error. ``quarantine_after`` failures (deadline,
     crash, memory, non-determinism) of one env source quarantine it for the rest of the run.
+
+    The kernel layers (see the module's docstring), each on by default and used where the host
+    allows: ``seccomp``, ``pid_namespace``, ``private_tmp`` (the private mount namespace: the
+    read-only view of the file system with a ``tmpfs_mb`` tmpfs as the only writable place),
+    ``isolate_network`` and ``drop_privileges`` (as root: become ``nobody``, no capabilities).
     """
 
     step_timeout: float = 10.0
@@ -61,6 +84,8 @@ class SandboxLimits:
     isolate_network: bool = True
     private_tmp: bool = True
     drop_privileges: bool = True
+    seccomp: bool = True
+    pid_namespace: bool = True
     quarantine_after: int = 3
     start_timeout: float = 60.0
 
@@ -77,55 +102,121 @@ class SandboxLimits:
             raise ValueError(f"max_open_files must be at least 16, got {self.max_open_files}")
         if self.quarantine_after < 1:
             raise ValueError(f"quarantine_after must be at least 1, got {self.quarantine_after}")
+        if self.tmpfs_mb < 1:
+            raise ValueError(f"tmpfs_mb must be at least 1, got {self.tmpfs_mb}")
 
     @property
     def rss_limit_bytes(self) -> int:
         return (self.max_rss_mb or self.memory_mb // 2) * 1024 * 1024
 
-    def worker_config(self, workdir: str, parent_pid: int) -> dict[str, Any]:
-        """What a worker needs to confine itself (plain JSON)."""
+    def worker_config(self, workdir: str, parent_pid: int, keep_fds: list[int] | None = None) -> dict[str, Any]:
+        """What a worker needs to confine itself (plain JSON). Includes the seccomp program for a
+        worker that is process 1 of its PID namespace, compiled once per process (here).
+        ``keep_fds``: the descriptors (from 3 up) the worker keeps, its channel; :func:`confine` then
+        closes every other one it inherited (folders are closed either way)."""
         config = asdict(self)
         config.update(workdir=workdir, parent_pid=parent_pid)
+        if keep_fds is not None:
+            config["keep_fds"] = list(keep_fds)
+        if self.seccomp and self.pid_namespace:
+            config["seccomp_bpf"], config["seccomp_rules"], config["seccomp_error"] = _program_for_pid_1()
         return config
 
 
+@functools.lru_cache(maxsize=1)
+def _program_for_pid_1() -> tuple[str | None, int, str]:
+    from .seccomp_filter import SeccompUnavailable, build
+
+    try:
+        bpf, rules = build(1)
+    except SeccompUnavailable as exc:
+        return None, 0, str(exc)
+    return base64.b64encode(bpf).decode("ascii"), rules, ""
+
+
 # -- inside the worker --------------------------------------------------------------------------
+_PREPARED: dict[str, Any] = {}
+
+
+def prepare() -> None:
+    """Do now, once, the part of :func:`confine` that is the same for every worker: decide the
+    file-system view (about 1 ms). A fork server calls it in its template process after preloading
+    modules; each forked worker's :func:`confine` then reuses it. (The seccomp program comes
+    compiled in the config, see :meth:`SandboxLimits.worker_config`; libseccomp is loaded here too,
+    for workers without a PID namespace, which compile their own.)"""
+    from .seccomp_filter import SeccompUnavailable, _library
+
+    _PREPARED["plan"] = fsview.plan()
+    try:
+        _library()
+    except SeccompUnavailable:
+        pass
+
+
 def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Apply every protection the host allows to this process; return its working folder and a
-    report of what is active. Call once, before any env code runs, with ``ctypes`` importable."""
+    report of what is active. Call once, single-threaded, before any env code runs. With the PID
+    namespace on, the caller returns in a new child process (see :mod:`.pidns`)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     report: dict[str, Any] = {}
     root = os.geteuid() == 0
-
-    def call(fn: Any, *args: Any) -> int:
-        return 0 if fn(*args) == 0 else ctypes.get_errno()
-
     _watch_parent(libc, config["parent_pid"])
-    python_paths = _python_paths()  # now, while they can still be seen
-    workdir = _namespaces(libc, call, config, root, report)
-    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    view = (_PREPARED.get("plan") or fsview.plan()) if config["private_tmp"] else None
+    last_cap = _last_cap()
+    done, why = _unshare(libc, config, root, view is not None)
+    # a worker that will not be process 1 compiles its own filter, now, while libseccomp can be found
+    own_program = None if done & _CLONE_NEWPID or os.getpid() == 1 else _own_program(config)
 
-    if root and config["drop_privileges"]:
-        os.chown(workdir, NOBODY, NOBODY)
+    in_pid_ns = os.getpid() == 1  # forked into its own namespace already (pidns.fork)
+    if done & _CLONE_NEWPID:
+        pidns.enter(libc)  # from here on: the inner process
+        in_pid_ns = os.getpid() == 1
+    if in_pid_ns and config.get("seccomp", True) and not config.get("seccomp_bpf"):
+        own_program = _compile(1)  # the parent sent none (see SandboxLimits.worker_config)
+    report["pid_namespace"] = ("on (the worker is process 1 of its own PID namespace; /proc lists only it)"
+                               if in_pid_ns else _off(config["pid_namespace"], why))
+    report["network"] = ("private network namespace (no interfaces up)" if done & _CLONE_NEWNET
+                         else _off(config["isolate_network"], why))
+
+    workdir = config["workdir"]
+    owner = (NOBODY, NOBODY) if root and config["drop_privileges"] else None
+    if view is not None and done & _CLONE_NEWNS:
         try:
-            call(libc.prctl, _PR_SET_KEEPCAPS, 1, 0, 0, 0)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            report["user"] = _drop_caps(libc, python_paths)
+            workdir, problems = fsview.apply(libc, view, config["workdir"], int(config["tmpfs_mb"]), owner,
+                                             new_proc=in_pid_ns)
+            report["filesystem"] = f"on (read-only: {view.describe()}; writable: /tmp, a {config['tmpfs_mb']} MB tmpfs)"
+            if problems:
+                report["filesystem"] += f"; {'; '.join(problems)}"
+            report["private_tmp"] = f"tmpfs ({config['tmpfs_mb']} MB) at /tmp; working folder {workdir}"
         except OSError as exc:
-            report["user"] = f"root (dropping to nobody failed: {exc})"
-        _watch_parent(libc, config["parent_pid"])  # a credential change clears PDEATHSIG
-    elif root:
-        report["user"] = "root (drop_privileges off)"
-    else:  # drop what a user namespace granted, once its mounts are done
-        report["user"] = f"uid {os.getuid()} (not root)" + ("" if _keep_only_caps(libc, 0) else ", no capabilities")
-    report["no_new_privs"] = call(libc.prctl, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-    report["parent_death_signal"] = True
+            report["filesystem"] = f"missing (the read-only view could not be built: {exc})"
+    else:
+        report["filesystem"] = _off(config["private_tmp"], why)
+    report.setdefault("private_tmp", "off (the working folder is on the host's disk)")
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    keep = config.get("keep_fds")
+    report["inherited_descriptors_closed"] = fsview.close_outside_descriptors(
+        None if keep is None else [int(fd) for fd in keep])
 
-    report.update(_rlimits(config, nproc_enforced=os.geteuid() != 0))
+    report.update(_rlimits(config, nproc_enforced=not root or bool(config["drop_privileges"])))
+    report["user"] = _drop_privileges(libc, config, root, done, last_cap, workdir)
+    if in_pid_ns:
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # a credential change cleared it
+    else:
+        _watch_parent(libc, config["parent_pid"])
+    report["no_new_privs"] = libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    report["parent_death_signal"] = True
+    report["seccomp"] = _seccomp(config, in_pid_ns, own_program)
+
+    status = _status()
+    caps = {k: int(status.get(k, "0"), 16) for k in ("CapEff", "CapPrm", "CapInh", "CapAmb")}
+    report["capabilities"] = "none" if not any(caps.values()) else (
+        "missing (the worker holds " + ", ".join(f"{k}={v:x}" for k, v in caps.items() if v) + ")")
+    if report["seccomp"].startswith("on") and status.get("Seccomp") != "2":
+        report["seccomp"] = f"missing (the kernel reports Seccomp: {status.get('Seccomp')})"
+    report["memory"] = _memory_report(config, report)
     os.chdir(workdir)
     os.environ.update(HOME=workdir, TMPDIR=workdir)
     import tempfile
@@ -134,51 +225,33 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     report["workdir"] = workdir
     install_audit_hook(workdir)
     report["audit_hook"] = True
+    report["missing"] = [layer for layer in LAYERS
+                         if not str(report.get(layer, "")).startswith(("on", "none", "private"))]
     return workdir, report
 
 
-def _watch_parent(libc: Any, parent_pid: int) -> None:
-    """Die with the parent: SIGKILL on its death, and exit now if it is already gone."""
-    import signal
-
-    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(0)
+def _off(wanted: bool, why: str) -> str:
+    return f"missing ({why})" if wanted else "missing (turned off in the sandbox limits)"
 
 
-def _namespaces(libc: Any, call: Any, config: dict[str, Any], root: bool, report: dict[str, Any]) -> str:
-    want_net, want_tmp = bool(config["isolate_network"]), bool(config["private_tmp"])
-    tries = []
-    if want_net or want_tmp:
-        full = (_CLONE_NEWNET if want_net else 0) | (_CLONE_NEWNS if want_tmp else 0)
-        tries = [full] + ([_CLONE_NEWNET] if want_net and want_tmp else [])
-    done, errors = 0, []
-    for flags in tries:
-        if not root:
-            flags |= _CLONE_NEWUSER
-        err = call(libc.unshare, flags)
-        if not err:
-            done = flags
-            break
-        errors.append(os.strerror(err))
-    if done & _CLONE_NEWUSER:
-        _map_own_ids()
-    why = f"unavailable ({'; '.join(errors)})" if errors else "off"
-    report["network"] = "private network namespace (no interfaces up)" if done & _CLONE_NEWNET else why
-    workdir = config["workdir"]
-    if done & _CLONE_NEWNS:
-        mounted = _private_tmp(libc, call, int(config["tmpfs_mb"]))
-        if mounted:
-            report["private_tmp"] = f"tmpfs ({config['tmpfs_mb']} MB) over {', '.join(mounted)}"
-            workdir = PRIVATE_WORKDIR if "/tmp" in mounted else workdir
-            if "/tmp" in mounted and root and config["drop_privileges"]:
-                hidden = _hide_homes(libc, call)
-                report["hidden_homes"] = ", ".join(hidden) if hidden else "none"
-        else:
-            report["private_tmp"] = "unavailable (mount failed)"
-    else:
-        report["private_tmp"] = why if want_tmp else "off"
-    return workdir
+def _unshare(libc: Any, config: dict[str, Any], root: bool, view: bool) -> tuple[int, str]:
+    """Enter the namespaces asked for, all at once; inside a user namespace when not root (or when
+    root without CAP_SYS_ADMIN). Returns the flags that took and why others did not."""
+    import ctypes
+
+    wanted = (_CLONE_NEWNS if view else 0) | (_CLONE_NEWPID if config["pid_namespace"] and os.getpid() != 1 else 0)
+    wanted |= (_CLONE_NEWNET | _CLONE_NEWIPC) if config["isolate_network"] else 0
+    if not wanted:
+        return 0, "turned off in the sandbox limits"
+    errors = []
+    for flags in ([wanted, wanted | _CLONE_NEWUSER] if root else [wanted | _CLONE_NEWUSER]):
+        if libc.unshare(flags) == 0:
+            if flags & _CLONE_NEWUSER:
+                _map_own_ids()
+            return flags, ""
+        err = ctypes.get_errno()
+        errors.append(f"unshare{' with a user namespace' if flags & _CLONE_NEWUSER else ''}: {os.strerror(err)}")
+    return 0, "; ".join(errors)
 
 
 def _map_own_ids() -> None:
@@ -191,72 +264,41 @@ def _map_own_ids() -> None:
             pass
 
 
-def _private_tmp(libc: Any, call: Any, size_mb: int) -> list[str]:
-    if call(libc.mount, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None):
-        return []
-    mounted = []
-    options = f"size={size_mb}m,mode=1777".encode()
-    for path in _SHARED_WRITABLE:
-        if os.path.isdir(path) and not os.path.islink(path):
-            if not call(libc.mount, b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options):
-                mounted.append(path)
-    return mounted
+def _watch_parent(libc: Any, parent_pid: int) -> None:
+    """Die with the parent: SIGKILL on its death, and exit now if it is already gone."""
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid and os.getpid() != 1:  # as process 1 of a namespace its parent reads as 0
+        os._exit(0)
 
 
-def _python_paths() -> list[str]:
-    """Folders this interpreter may still import from."""
-    paths = {sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix}
-    paths.update(p for p in sys.path if p)
-    paths.add(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    return sorted(p for p in (os.path.realpath(p) for p in paths) if os.path.isdir(p))
+def _last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 40
 
 
-def _drop_caps(libc: Any, python_paths: list[str]) -> str:
-    """After setuid(nobody) with KEEPCAPS: drop every capability if ``nobody`` can read the Python
-    installation by itself, else keep only CAP_DAC_READ_SEARCH (read anything, write nothing)."""
-    unreadable = [p for p in python_paths if not os.access(p, os.R_OK | os.X_OK)]
-    if not unreadable:
-        err = _keep_only_caps(libc, 0)
-        return f"nobody ({NOBODY}), no capabilities" + (f" (capset failed: errno {err})" if err else "")
-    err = _keep_only_caps(libc, 1 << CAP_DAC_READ_SEARCH)
-    if err:
-        return f"nobody ({NOBODY}); capset failed (errno {err}): modules under {unreadable[0]} may not import"
-    return f"nobody ({NOBODY}) with CAP_DAC_READ_SEARCH (can read any file: {unreadable[0]} is not world-readable)"
+def _drop_privileges(libc: Any, config: dict[str, Any], root: bool, done: int, last_cap: int, workdir: str) -> str:
+    for cap in range(last_cap + 1):  # the bounding set, while CAP_SETPCAP allows it (no error otherwise)
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
+    if root and config["drop_privileges"] and not done & _CLONE_NEWUSER:
+        try:
+            os.chown(workdir, NOBODY, NOBODY)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)  # without PR_SET_KEEPCAPS: every capability goes
+        except OSError as exc:
+            return f"root (dropping to nobody failed: {exc})"
+        return f"nobody ({NOBODY})"
+    if root and not config["drop_privileges"]:
+        return "root (drop_privileges off)"
+    err = _clear_caps(libc)
+    inside = " in a user namespace" if done & _CLONE_NEWUSER else ""
+    return f"uid {os.getuid()}{inside}" + (f" (capset failed: errno {err})" if err else "")
 
 
-def _hide_homes(libc: Any, call: Any) -> list[str]:
-    """Cover /root and /home with empty tmpfs, binding back the Python folders that live there, so
-    that env code cannot read home folders (keys, tokens). Uses the private /tmp as a stash."""
-    hidden = []
-    for home in ("/root", "/home"):
-        if not os.path.isdir(home) or os.path.islink(home):
-            continue
-        keep = [p for p in _python_paths() if p == home or p.startswith(home + os.sep)]
-        if home in keep:
-            continue  # Python lives right there: nothing to hide without hiding it too
-        keep = [p for p in keep if not any(p.startswith(q + os.sep) for q in keep)]
-        stash = []
-        for i, path in enumerate(keep):
-            spot = f"/tmp/.codegym-keep-{len(hidden)}-{i}"
-            os.makedirs(spot, exist_ok=True)
-            if call(libc.mount, path.encode(), spot.encode(), None, _MS_BIND | _MS_REC, None):
-                break
-            stash.append((spot, path))
-        else:
-            if call(libc.mount, b"tmpfs", home.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=755"):
-                continue
-            for spot, path in stash:
-                os.makedirs(path, mode=0o755, exist_ok=True)
-                call(libc.mount, spot.encode(), path.encode(), None, _MS_BIND | _MS_REC, None)
-                call(libc.umount2, spot.encode(), _MNT_DETACH)
-            hidden.append(home)
-            continue
-        for spot, _ in stash:
-            call(libc.umount2, spot.encode(), _MNT_DETACH)
-    return hidden
-
-
-def _keep_only_caps(libc: Any, mask: int) -> int:
+def _clear_caps(libc: Any) -> int:
     import ctypes
 
     class Header(ctypes.Structure):
@@ -266,15 +308,65 @@ def _keep_only_caps(libc: Any, mask: int) -> int:
         _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
                     ("inheritable", ctypes.c_uint32)]
 
-    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (Data * 2)()
-    data[0].effective = data[0].permitted = mask
-    return 0 if libc.capset(ctypes.byref(header), data) == 0 else ctypes.get_errno()
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3; all-zero data: no capability
+    return 0 if libc.capset(ctypes.byref(header), (Data * 2)()) == 0 else ctypes.get_errno()
+
+
+def _own_program(config: dict[str, Any]) -> tuple[bytes, int] | str | None:
+    """The filter for this process as it is now (its rules name it by pid). A string says why
+    there is none."""
+    if not config.get("seccomp", True):
+        return None
+    return _compile(os.getpid())
+
+
+def _compile(pid: int) -> tuple[bytes, int] | str:
+    from .seccomp_filter import SeccompUnavailable, build
+
+    try:
+        return build(pid)
+    except SeccompUnavailable as exc:
+        return str(exc)
+
+
+def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | str | None) -> str:
+    if not config.get("seccomp", True):
+        return "missing (turned off in the sandbox limits)"
+    program: tuple[bytes, int] | str
+    if in_pid_ns and config.get("seccomp_bpf"):  # compiled once by the parent, for process 1
+        program = base64.b64decode(config["seccomp_bpf"]), int(config["seccomp_rules"])
+    else:
+        program = own if own is not None else _compile(1 if in_pid_ns else os.getpid())
+    if isinstance(program, str):
+        return f"missing ({program})"
+    err = load_seccomp(program[0])
+    if err:
+        return f"missing (loading the filter failed: {os.strerror(err)})"
+    return f"on ({program[1]} system calls denied or restricted to the worker itself; EPERM)"
+
+
+def _status() -> dict[str, str]:
+    try:
+        with open("/proc/self/status") as f:
+            return {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
+    except OSError:
+        return {}
+
+
+def _memory_report(config: dict[str, Any], report: dict[str, Any]) -> str:
+    cap = report.get("RLIMIT_AS")
+    if not isinstance(cap, int):
+        return f"missing (RLIMIT_AS: {cap})"
+    text = f"RLIMIT_AS {cap // 2**20} MB"
+    if not report["seccomp"].startswith("on"):
+        return f"missing ({text}, but memfd_create and shared memory are not denied without seccomp)"
+    tmp = (f"tmpfs capped at {config['tmpfs_mb']} MB" if report["filesystem"].startswith("on")
+           else f"files capped at {config['max_file_mb']} MB each")
+    return f"on ({text}; memfd_create and shared memory denied; {tmp}; no cgroup)"
 
 
 def _rlimits(config: dict[str, Any], nproc_enforced: bool) -> dict[str, Any]:
     import resource
-    import signal
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-size write fails with EFBIG instead
     mb = 1024 * 1024
@@ -299,67 +391,3 @@ def _rlimits(config: dict[str, Any], nproc_enforced: bool) -> dict[str, Any]:
     if not nproc_enforced:
         report["RLIMIT_NPROC"] = "set, but ignored by the kernel for root"
     return report
-
-
-def install_audit_hook(workdir: str) -> None:
-    """Refuse, from now on in this process: sockets, new processes, signals to others, ``ctypes``,
-    rlimit changes, heap walks, and file writes or changes outside ``workdir``.
-
-    Refusals raise ``PermissionError`` naming the operation, which env code sees as an ordinary
-    exception. Audit hooks cannot be removed; the state they read is closed over, not global.
-    """
-    home = os.path.realpath(workdir)
-    prefix = home + os.sep
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    blocked = frozenset({
-        "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
-        "os.killpg", "signal.pthread_kill", "subprocess.Popen", "pty.spawn", "resource.setrlimit",
-        "resource.prlimit", "gc.get_objects", "gc.get_referrers", "gc.get_referents", "os.startfile",
-        "sys.remote_exec", "os.unshare", "os.setns",
-    })
-    blocked_prefixes = ("socket.", "ctypes.", "_ctypes.", "webbrowser.", "urllib.", "http.client.")
-    mutating = frozenset({
-        "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.symlink", "os.link", "os.chmod",
-        "os.chown", "os.truncate", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod",
-        "os.setxattr", "os.removexattr", "shutil.copyfile", "shutil.copymode", "shutil.copystat",
-        "shutil.copytree", "shutil.rmtree", "shutil.move", "shutil.chown", "shutil.make_archive",
-        "shutil.unpack_archive",
-    })
-    fspath, fsdecode, realpath, isabs, join, getcwd = (os.fspath, os.fsdecode, os.path.realpath,
-                                                       os.path.isabs, os.path.join, os.getcwd)
-
-    def inside(path: Any, relative_ok: bool) -> bool:
-        try:
-            text = fsdecode(fspath(path))
-        except TypeError:
-            return False
-        if text == os.devnull:
-            return True
-        if not isabs(text):
-            if not relative_ok:  # os.open(..., dir_fd=...) resolves against a folder we cannot see
-                return False
-            text = join(getcwd(), text)
-        resolved = realpath(text)
-        return resolved == home or resolved.startswith(prefix)
-
-    def refuse(what: str) -> None:
-        raise PermissionError(f"sandbox: {what} is not allowed here")
-
-    def hook(event: str, args: tuple) -> None:
-        if event == "open":
-            path, mode, flags = args
-            if mode is None:
-                writes = bool((flags or 0) & write_flags)
-            else:
-                writes = any(c in mode for c in "wax+")
-            if writes and (isinstance(path, int) or not inside(path, relative_ok=mode is not None)):
-                refuse(f"writing {path!r} (outside the working folder)")
-        elif event in blocked or event.startswith(blocked_prefixes):
-            refuse(event)
-        elif event in mutating:
-            for arg in args:
-                if isinstance(arg, (str, bytes)) or hasattr(arg, "__fspath__"):
-                    if not inside(arg, relative_ok=True):
-                        refuse(f"{event} on {arg!r} (outside the working folder)")
-
-    sys.addaudithook(hook)
