@@ -176,7 +176,8 @@ def test_codegym_extra_calls_in_list_and_blocks_are_counted():
         '<|FunctionCallBegin|>[{"name": "C"}, {"name": "D"}]<|FunctionCallEnd|>'
         "<|FunctionCallBegin|>not json<|FunctionCallEnd|>"
     )
-    assert_call(parse_call(text, "codegym"), "A", {}, "codegym", extra=4)
+    # the block that holds no JSON is no call, so it is not counted (issue 11, item 4)
+    assert_call(parse_call(text, "codegym"), "A", {}, "codegym", extra=3)
 
 
 def test_hermes_extra_blocks_are_counted():
