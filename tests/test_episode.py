@@ -263,6 +263,8 @@ NASTY_TURNS = {
     "surrogate_key": '{"name": "Add", "arguments": {"\udc80x": 1}}',
     "surrogate_value": '{"name": "Add", "arguments": {"x": "\ud800"}}',
     "surrogate_name": '{"name": "A\udc80dd", "arguments": {}}',
+    "escaped_surrogate_key": '{"name": "Add", "arguments": {"\\udc80x": 1}}',  # as a model writes it
+    "escaped_surrogate_name": '{"name": "A\\ud800dd", "arguments": {}}',
     "deep": "<tool_call>" + "[" * 100_000,
     "ten_mb": "{" * 10_000_000,
     "not_a_str": 12345,

@@ -1,0 +1,86 @@
+"""The shared table of trajectories (``tests/trajectories.py``) through veRL's real ``AgentLoopWorker``:
+each ends with the reward and done reason the table gives it, as in OpenRLHF and ``codegym eval``
+(issue 11). Then model text that used to raise, and a bug inside one episode: the batch completes,
+the bad episode ends with a clear reason, the others are untouched."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from harness import Case, compose_config, prepare, run_worker, write_rows
+from trajectories import ENV, groups, oracle_for_table, verl_overrides
+
+from codegym_adapters.calls import render_call
+from codegym_adapters.policies import CutTurn
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return asyncio.run(oracle_for_table())
+
+
+def _run(model_dir: Path, tmp_path: Path, cases: list[Case], *overrides: str):
+    config = compose_config(model_dir, "data.max_response_length=4096", *overrides)
+    rows = asyncio.run(prepare(cases))
+    out, _, server = run_worker(config, write_rows(rows, tmp_path / "rows.parquet"),
+                                {f"[{c.tag}]": c.turns for c in cases})
+    fields = out.non_tensor_batch
+    outcome = [(float(out.batch["rm_scores"][i].sum()), float(fields["codegym_reward"][i]),
+                str(fields["codegym_done_reason"][i])) for i in range(len(cases))]
+    return outcome, out, server
+
+
+@pytest.mark.parametrize("key", list(groups()), ids=lambda k: ",".join(f"{a}={b}" for a, b in k) or "defaults")
+def test_the_agent_loop_worker_gives_each_trajectory_its_table_outcome(key, oracle, model_dir, tmp_path):
+    table = groups()[key]
+    cases = [Case(t.name, ENV, turns=t.turns(oracle), turn_limit=t.turn_limit) for t in table]
+    outcome, _, server = _run(model_dir, tmp_path, cases, *verl_overrides(dict(key)))
+    got = {t.name: o for t, o in zip(table, outcome, strict=True)}
+    want = {t.name: (pytest.approx(t.reward), pytest.approx(t.reward), t.done_reason) for t in table}
+    assert got == want
+    if any(isinstance(turn, CutTurn) for c in cases for turn in c.turns):
+        assert "length" in server.stop_reasons  # the cut turns reached the loop as length finishes
+
+
+# A model writes lone surrogates as JSON escapes (its tokens always decode to valid text): the parser
+# turns them into lone surrogates, which the env echoes in its error text.
+NASTY = {
+    "huge_integer": '{"name": "Done", "arguments": {"answer": ' + "7" * 5000 + "}}",
+    "surrogate_key": '{"name": "Observe", "arguments": {"\\udc80x": 1}}',
+    "surrogate_value": '<tool_call>{"name": "Observe", "arguments": {"x": "\\ud800"}}</tool_call>',
+    "deep": '{"name": "Done", "arguments": ' + "[" * 3000,
+}
+
+
+def test_model_text_that_used_to_raise_ends_only_its_own_episode(oracle, model_dir, tmp_path):
+    good = [render_call(c, "codegym") for c in oracle]
+    cases = [Case(f"nasty-{name}", ENV, turns=[text, *good]) for name, text in NASTY.items()]
+    cases.append(Case("honest", ENV, turns=good))
+    outcome, out, _ = _run(model_dir, tmp_path, cases, "data.max_response_length=16384")
+    assert outcome[-1] == (1.0, 1.0, "done")  # untouched
+    for i, case in enumerate(cases[:-1]):
+        # the bad turn got an error observation (or ran, for a surrogate key Observe ignores); the
+        # episode went on and the oracle finished it
+        assert outcome[i] == (1.0, 1.0, "done"), case.tag
+    invalid = out.non_tensor_batch["codegym_invalid_calls"]
+    assert [int(invalid[i]) for i in range(len(cases))][:4] == [1, 0, 0, 1]
+
+
+def test_a_bug_inside_one_episode_ends_that_episode_only(oracle, model_dir, tmp_path, monkeypatch):
+    from codegym_adapters.episode import Episode
+
+    original = Episode.step
+
+    async def flaky(self, text, **kwargs):
+        if "BOOM" in text:
+            raise KeyError("a bug in the episode code")
+        return await original(self, text, **kwargs)
+
+    monkeypatch.setattr(Episode, "step", flaky)
+    good = [render_call(c, "codegym") for c in oracle]
+    cases = [Case("buggy", ENV, turns=[good[0], "BOOM " + good[1], *good[2:]]), Case("honest", ENV, turns=good)]
+    outcome, out, _ = _run(model_dir, tmp_path, cases)
+    assert outcome == [(0.0, 0.0, "env_error"), (1.0, 1.0, "done")]
+    assert "KeyError" in str(out.non_tensor_batch["codegym_error"][0])
