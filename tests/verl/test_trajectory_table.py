@@ -12,7 +12,7 @@ import pytest
 from harness import Case, compose_config, prepare, run_worker, write_rows
 from trajectories import ENV, groups, oracle_for_table, verl_overrides
 
-from codegym_adapters.calls import render_call
+from codegym_adapters.calls import ToolCall, render_call
 from codegym_adapters.policies import CutTurn
 
 
@@ -84,3 +84,23 @@ def test_a_bug_inside_one_episode_ends_that_episode_only(oracle, model_dir, tmp_
     outcome, out, _ = _run(model_dir, tmp_path, cases)
     assert outcome == [(0.0, 0.0, "env_error"), (1.0, 1.0, "done")]
     assert "KeyError" in str(out.non_tensor_batch["codegym_error"][0])
+
+
+def test_the_small_recipes_turn_cap_reaches_the_episodes(model_dir, tmp_path):
+    """Issue 14, item 4: rows built by build-data carry plugin_call_max_round=256, and the 0.5B recipe's
+    `max_turns` still bounds every episode."""
+    from hydra import compose, initialize_config_dir
+
+    from verl_plugin.settings import load_settings
+
+    recipes = Path(__file__).resolve().parents[2] / "examples" / "verl" / "config"
+    with initialize_config_dir(config_dir=str(recipes), version_base=None):
+        recipe = compose("codegym_grpo_qwen2_5_0_5b")
+    cap = load_settings(recipe).episode.max_turns
+    assert cap == 64
+    observe = render_call(ToolCall("Observe", {}), "codegym")
+    cases = [Case("long-row", ENV, turns=[observe] * 100, turn_limit=256)]
+    outcome, out, _ = _run(model_dir, tmp_path, cases, f"env.episode.max_turns={cap}",
+                           "data.max_response_length=32768")
+    assert outcome == [(0.0, 0.0, "turn_limit")]
+    assert int(out.non_tensor_batch["codegym_turns"][0]) == cap == int(out.non_tensor_batch["codegym_turn_limit"][0])
