@@ -120,7 +120,7 @@ class CodeGymAgentLoop(AgentLoopBase):
             model_turns += 1
             self._turns = model_turns + observation_turns
             stream.add_generated(output.token_ids, output.log_probs)
-            cut = getattr(output, "stop_reason", None) == "length" or (
+            cut = _length_stop(getattr(output, "stop_reason", None)) or (
                 stream.response_length >= self.response_length and not self._finished_turn(output.token_ids))
             text = self._decode(output.token_ids)
 
@@ -208,6 +208,13 @@ def _add_carried_env(catalog: Any, task: Task, row: dict[str, Any]) -> None:
     extra = row.get("extra_info")
     if row.get("gym_env") or row.get("env_code") or (isinstance(extra, dict) and extra.get("gym_env")):
         catalog.add_rows([row], origin="dataset row")
+
+
+def _length_stop(reason: Any) -> bool:
+    """Whether a server's stop reason says ``max_tokens`` cut the turn. SGLang passes its finish reason
+    (a string or ``{"type": "length", ...}``); veRL's vLLM server reports ``completed`` for both, so
+    there the response budget decides (see the loop)."""
+    return reason == "length" or (isinstance(reason, dict) and reason.get("type") == "length")
 
 
 def _count_preempted(metrics: dict[str, Any], num_preempted: int | None) -> None:
