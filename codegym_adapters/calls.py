@@ -31,9 +31,9 @@ text's length (:mod:`.json_scan`); a turn that exhausts it is an invalid call th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from .call_types import ParsedTurn, ToolCall, call_value, clip, count_calls, kind_of, turn_from_value
 from .json_scan import CANDIDATE, BudgetExceeded, Decoded, WorkBudget, decode_at, skip_space
 from .reasoning import ReasoningMarkers, split_reasoning
 
@@ -45,46 +45,9 @@ CODEGYM_END = "<|FunctionCallEnd|>"
 HERMES_BEGIN = "<tool_call>"
 HERMES_END = "</tool_call>"
 _MARKERS = {"codegym": (CODEGYM_BEGIN, CODEGYM_END), "hermes": (HERMES_BEGIN, HERMES_END)}
-_MSG_LIMIT = 200
-_WALK_LIMIT = 10_000  # nodes searched for a call nested inside a JSON value that is not one
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One call: an action name and its arguments (a JSON object, already decoded)."""
-
-    name: str
-    arguments: dict[str, Any]
-
-    def to_action(self) -> str:
-        """The string CodeGym's ``env.step()`` expects: ``{"name": ..., "parameters": {...}}``."""
-        return json.dumps({"name": self.name, "parameters": self.arguments}, ensure_ascii=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"name": ..., "arguments": ...}`` (plain data, JSON-serialisable if the arguments are)."""
-        return {"name": self.name, "arguments": self.arguments}
 
 
 _EXAMPLE = ToolCall("FunctionName", {"param": 1})  # the call shown in instructions
-
-
-@dataclass(frozen=True)
-class ParsedTurn:
-    """What a model's turn contained.
-
-    ``kind`` is ``"call"`` (``call`` is set, ``error`` is None), ``"no_call"`` (no call was
-    attempted; ``error`` tells how to write one) or ``"invalid"`` (a call was attempted but is
-    unusable; ``error`` says why, in words fit to show the model). ``extra_calls`` counts calls
-    after the first, which are ignored. ``format`` is the format detected, None for ``no_call``.
-    ``calls_in_reasoning`` is 1 when the turn's only call was inside its reasoning, else 0.
-    """
-
-    kind: str
-    call: ToolCall | None = None
-    error: str | None = None
-    extra_calls: int = 0
-    format: str | None = None
-    calls_in_reasoning: int = 0
 
 
 def parse_call(text: str, fmt: str = "auto", reasoning_markers: ReasoningMarkers = ()) -> ParsedTurn:
@@ -96,7 +59,7 @@ def parse_call(text: str, fmt: str = "auto", reasoning_markers: ReasoningMarkers
         return _parse(text, fmt, reasoning_markers)
     except Exception as exc:  # model text must never raise: report it as an unusable call
         shown = "codegym" if fmt in ("auto", "strict") else fmt
-        return ParsedTurn("invalid", None, _clip(f"Invalid {shown} call: the reply could not be read "
+        return ParsedTurn("invalid", None, clip(f"Invalid {shown} call: the reply could not be read "
                                                   f"({type(exc).__name__}); write one call."), 0, shown)
 
 
@@ -131,7 +94,7 @@ def _parse_visible(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None
         return _parse_blocks(text, fmt, budget)
     except BudgetExceeded as exc:
         shown = "codegym" if fmt == "auto" else fmt
-        return ParsedTurn("invalid", None, _clip(
+        return ParsedTurn("invalid", None, clip(
             f"Invalid {shown} call: the reply is too long or too tangled to search for a call ({exc}); "
             "write one call in a shorter reply."), 0, shown)
 
@@ -222,13 +185,13 @@ def _parse_blocks(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None:
             if not found:
                 chosen, found = value, True
             else:
-                extra += _count_calls(value)
+                extra += count_calls(value)
         elif first_error is None:
             first_error = error
         pos = text.find(begin, after) if after < len(text) else -1
     if not found:
-        return ParsedTurn("invalid", None, _clip(f"Invalid {fmt} call: {first_error}"), 0, fmt)
-    return _turn_from_value(chosen, fmt, extra)
+        return ParsedTurn("invalid", None, clip(f"Invalid {fmt} call: {first_error}"), 0, fmt)
+    return turn_from_value(chosen, fmt, extra)
 
 
 def _read_block(text: str, pos: int, fmt: str, budget: WorkBudget) -> tuple[Any, str | None, int]:
@@ -276,7 +239,7 @@ def _parse_strict(text: str, budget: WorkBudget) -> ParsedTurn | None:
         return None
 
     def invalid(reason: str) -> ParsedTurn:
-        return ParsedTurn("invalid", None, _clip(f"Invalid strict call: {reason}"), 0, "strict")
+        return ParsedTurn("invalid", None, clip(f"Invalid strict call: {reason}"), 0, "strict")
 
     j = skip_space(text, pos + len(CODEGYM_BEGIN))
     stop = text.find(CODEGYM_END, j)
@@ -297,12 +260,12 @@ def _parse_strict(text: str, budget: WorkBudget) -> ParsedTurn | None:
             return invalid(f"the list holds {len(value)} calls; make exactly one call per turn.")
         value = value[0]
     if not isinstance(value, dict):
-        return invalid(f'the call must be a JSON object with "name" and "parameters", got {_kind(value)}.')
+        return invalid(f'the call must be a JSON object with "name" and "parameters", got {kind_of(value)}.')
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():
         return invalid('the call needs a "name" that is a non-empty string.')
     if not isinstance(value.get("parameters"), dict):
-        got = "none" if "parameters" not in value else _kind(value["parameters"])
+        got = "none" if "parameters" not in value else kind_of(value["parameters"])
         return invalid(f'the call needs a "parameters" object (got {got}).')
     return ParsedTurn("call", ToolCall(name, value["parameters"]), None, 0, "strict")
 
@@ -315,9 +278,10 @@ def _parse_bare(text: str, budget: WorkBudget) -> tuple[ParsedTurn | None, tuple
     """The first JSON value in ``text`` that is (or holds) a call, and its span.
 
     Candidates start where a call object can (see :data:`.json_scan.CANDIDATE`). A decoded value
-    that is no call is searched for a nested call, then skipped whole. A candidate that fails to
+    that is no call is searched for a nested call, then skipped whole. An object that fails to
     decode is a broken call attempt: starts inside its span are part of it and not tried again, and
-    if no call follows it, the turn is invalid with its JSON error (a truncated or broken call).
+    if no call follows it, the turn is invalid with its JSON error (a truncated or broken call). A
+    list that fails to decode is only a wrapper: the objects inside it are tried.
     """
     first: tuple[Any, int, int] | None = None  # (value, start, end)
     failure: Decoded | None = None
@@ -331,125 +295,29 @@ def _parse_bare(text: str, budget: WorkBudget) -> tuple[ParsedTurn | None, tuple
         budget.charge(start - pos + 1)
         decoded = decode_at(text, start, budget)
         if not decoded.ok:
+            if text[start] == "[":  # a broken list around a call: try the object inside it
+                pos = start + 1
+                continue
             if first is None and failure is None:
                 failure = decoded
             pos = start + max(decoded.at, 1)  # later starts inside the span belong to this broken attempt
             continue
-        value = _call_value(decoded.value)
+        value = call_value(decoded.value)
         if value is not None:
             if first is None:
                 first = (value, start, decoded.end)
             else:
-                extra += _count_calls(value)
+                extra += count_calls(value)
         pos = decoded.end
     if failure is not None and (first is None or first[1] <= failure.start + failure.at):
         if failure.deep:
             msg = "Invalid json call: the JSON of the call is nested too deeply."
         else:
             msg = f"Invalid json call: malformed JSON of the call: {failure.message}."
-        return ParsedTurn("invalid", None, _clip(msg), extra, "json"), None
+        return ParsedTurn("invalid", None, clip(msg), extra, "json"), None
     if first is None:
         return None, None
-    return _turn_from_value(first[0], "json", extra), (first[1], first[2])
-
-
-def _call_value(value: Any) -> Any:
-    """``value`` if it is a call (or a list starting with one), else the first call nested in it, else None."""
-    if _looks_like_call(value):
-        return value
-    if not isinstance(value, (dict, list)):
-        return None
-    stack = list(reversed(list(value.values()) if isinstance(value, dict) else value))
-    seen = 0
-    while stack and seen < _WALK_LIMIT:
-        item = stack.pop()
-        seen += 1
-        if _looks_like_call(item):
-            return item
-        if isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-    return None
-
-
-def _looks_like_call(value: Any) -> bool:
-    if isinstance(value, list):
-        return bool(value) and isinstance(value[0], dict) and _looks_like_call(value[0])
-    if not isinstance(value, dict):
-        return False
-    return "name" in value or (isinstance(value.get("function"), dict) and "name" in value["function"])
-
-
-def _count_calls(value: Any) -> int:
-    """How many calls a decoded value holds (a call object, or the call objects of a list)."""
-    if isinstance(value, list):
-        return sum(1 for item in value if isinstance(item, dict) and _looks_like_call(item))
-    return 1 if _looks_like_call(value) else 0
-
-
-# ---------------------------------------------------------------------------------------------
-# From a decoded JSON value to a call
-
-
-def _turn_from_value(value: Any, fmt: str, extra: int) -> ParsedTurn:
-    """Build the turn from a decoded value: a call object, or a non-empty list of them."""
-    if isinstance(value, list):
-        if not value:
-            return ParsedTurn("invalid", None, f"Invalid {fmt} call: the call list is empty.", extra, fmt)
-        extra += _count_calls(value[1:])
-        value = value[0]
-    call, err = _to_call(value)
-    if call is None:
-        return ParsedTurn("invalid", None, _clip(f"Invalid {fmt} call: {err}"), extra, fmt)
-    return ParsedTurn("call", call, None, extra, fmt)
-
-
-def _to_call(obj: Any) -> tuple[ToolCall | None, str | None]:
-    if isinstance(obj, dict) and "name" not in obj and isinstance(obj.get("function"), dict):
-        obj = obj["function"]
-    if not isinstance(obj, dict):
-        return None, f'a call must be a JSON object with "name" and "parameters", got {_kind(obj)}.'
-    if "name" not in obj:
-        return None, 'the call object has no "name".'
-    name = obj["name"]
-    if not isinstance(name, str):
-        return None, f'"name" must be a string, got {_kind(name)}.'
-    if not name.strip():
-        return None, '"name" is empty.'
-    decoded: list[dict[str, Any]] = []
-    for key in ("parameters", "arguments"):
-        raw = obj.get(key)
-        if raw is None:
-            continue
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except (ValueError, RecursionError):
-                return None, f'"{key}" is a string that is not valid JSON; give a JSON object.'
-        if not isinstance(raw, dict):
-            return None, f'"{key}" must be a JSON object, got {_kind(raw)}.'
-        decoded.append(raw)
-    if len(decoded) == 2 and not _same(decoded[0], decoded[1]):
-        return None, 'both "parameters" and "arguments" are given and differ; give only one.'
-    return ToolCall(name, decoded[0] if decoded else {}), None
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except RecursionError:
-        return False
-
-
-def _kind(value: Any) -> str:
-    """The JSON name of a value's type, for error messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    for typ, word in ((dict, "an object"), (list, "an array"), (str, "a string"), ((int, float), "a number")):
-        if isinstance(value, typ):
-            return word
-    return "null"
+    return turn_from_value(first[0], "json", extra), (first[1], first[2])
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
@@ -457,6 +325,5 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"unknown tool-call format {fmt!r}; expected one of: {', '.join(allowed)}")
 
 
-def _clip(msg: str) -> str:
-    return msg if len(msg) <= _MSG_LIMIT else msg[: _MSG_LIMIT - 3] + "..."
-
+__all__ = ["CODEGYM_BEGIN", "CODEGYM_END", "FORMATS", "HERMES_BEGIN", "HERMES_END", "PARSE_FORMATS", "ParsedTurn",
+           "ToolCall", "call_instructions", "parse_call", "render_call", "render_format"]
