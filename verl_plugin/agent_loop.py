@@ -21,7 +21,7 @@ from uuid import uuid4
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 from verl.utils.rollout_trace import rollout_trace_op
 
-from codegym_adapters.episode import Episode
+from codegym_adapters.episode import Episode, EpisodeMetrics
 from codegym_adapters.tasks import Task, task_for_row
 
 from .runtimes import shared_runtime
@@ -167,9 +167,11 @@ class CodeGymAgentLoop(AgentLoopBase):
             if not episode.done:
                 await episode.end("env_error")
             summary_fields = self._extra_fields(episode, {})
-        else:
-            summary_fields = {EXTRA_PREFIX + "done_reason": "env_error", EXTRA_PREFIX + "reward": 0.0,
-                              EXTRA_PREFIX + "error": what, "turn_scores": [], "tool_rewards": []}
+        else:  # the same keys as every other trajectory's
+            summary = {"env": "", "reward": 0.0, "env_reward": 0.0, "done_reason": "env_error", "turn_limit": 0,
+                       "solve_fc_round": 0, "error": what, **EpisodeMetrics().to_dict()}
+            summary_fields = {**{EXTRA_PREFIX + k: v for k, v in summary.items()}, "turn_scores": [],
+                              "tool_rewards": []}
         if self._stream is not None and self._stream.response_length:
             prompt_ids, response_ids, mask, logprobs = self._stream.split(self.response_length)
         else:

@@ -104,3 +104,23 @@ def test_the_small_recipes_turn_cap_reaches_the_episodes(model_dir, tmp_path):
                            "data.max_response_length=32768")
     assert outcome == [(0.0, 0.0, "turn_limit")]
     assert int(out.non_tensor_batch["codegym_turns"][0]) == cap == int(out.non_tensor_batch["codegym_turn_limit"][0])
+
+
+def test_a_failure_before_the_episode_exists_ends_that_trajectory_only(oracle, model_dir, tmp_path, monkeypatch):
+    import verl_plugin.agent_loop as agent_loop
+
+    original = agent_loop._add_carried_env
+
+    def flaky(catalog, task, row):
+        if "[doomed]" in str(row.get("prompt")):
+            raise OSError("the runtime could not be reached")
+        return original(catalog, task, row)
+
+    monkeypatch.setattr(agent_loop, "_add_carried_env", flaky)
+    good = [render_call(c, "codegym") for c in oracle]
+    cases = [Case("doomed", ENV, turns=good), Case("honest", ENV, turns=good)]
+    outcome, out, _ = _run(model_dir, tmp_path, cases)
+    assert outcome == [(0.0, 0.0, "env_error"), (1.0, 1.0, "done")]
+    fields = out.non_tensor_batch
+    assert "OSError" in str(fields["codegym_error"][0])
+    assert all(fields[k][0] is not None for k in fields if k.startswith("codegym_"))  # same keys as the others
