@@ -80,3 +80,20 @@ def test_model_text_that_used_to_raise_ends_no_batch(oracle, agent_env, tokenize
                         "honest": (1.0, "done")}
     invalid = [r["extra_logs"]["codegym_invalid_calls"] for r, _ in results]
     assert invalid == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+
+
+def test_a_done_followed_by_prose_the_budget_cuts_ends_length_with_reward_zero(oracle, agent_env, tokenizer):
+    """Issue 11, item 2: with OpenRLHF's own token budget (not a scripted cut), as veRL judges it."""
+    from openrlhf_plugin.agent import AgentExecutor
+
+    good = [render_call(c, "codegym") for c in oracle]
+    turns = [*good[:-1], good[-1] + " Now let me explain at length why this answer is right." * 20]
+    executor = AgentExecutor()
+    _, engine = asyncio.run(run_sample(executor, tokenizer, _row(64), turns, label_key="label"))
+    before_last = len(engine.prompts[-1])
+    done_tokens = len(tokenizer.encode(good[-1], add_special_tokens=False))
+    response, engine = asyncio.run(run_sample(executor, tokenizer, _row(64), turns, label_key="label",
+                                              max_length=before_last + done_tokens + 5))
+    assert engine.finishes[-1] == "length"
+    assert _outcome(response) == (0.0, "length") and response["scores"] == 0.0
+    assert response["extra_logs"]["codegym_invalid_calls"] == 0.0
