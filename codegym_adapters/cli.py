@@ -274,6 +274,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"avg turns     {summary['avg_turns']:.1f}")
         print(f"invalid rate  {summary['invalid_call_rate']:.3f}")
         print(f"env errors    {summary['env_errors']}")
+        if summary.get("calls_in_reasoning"):
+            print(f"calls only in reasoning  {summary['calls_in_reasoning']} (not run)")
         if model:
             print(f"model errors  {summary['model_errors']}")
         print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))

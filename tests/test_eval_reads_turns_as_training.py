@@ -67,6 +67,8 @@ def test_eval_gives_each_trajectory_its_table_reward_and_done_reason(key, oracle
     by_tag = {r["prompt"][-1]["content"].split("]")[0][1:]: r for r in records}
     got = {t.name: (by_tag[t.name]["reward"], by_tag[t.name]["done_reason"]) for t in table}
     assert got == {t.name: (pytest.approx(t.reward), t.done_reason) for t in table}
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["calls_in_reasoning"] == sum(t.done_reason == "no_call" and "reasoning" in t.name for t in table)
 
 
 def test_the_table_has_what_the_issue_asks_for():
