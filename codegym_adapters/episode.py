@@ -61,11 +61,11 @@ class EpisodeConfig:
     call_format: str = "auto"
     prompt_style: str = "codegym"
     default_turn_limit: int = 256
-    max_turns: int | None = None
     invalid_call_policy: str = "feedback"
     invalid_penalty: float = 0.1
     max_consecutive_invalid: int = 3
     end_on_no_call: bool = True
+    max_turns: int | None = None
     reasoning: bool = True
     reasoning_markers: ReasoningMarkers = DEFAULT_REASONING_MARKERS
     reward: str = "env"

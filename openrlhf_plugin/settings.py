@@ -83,7 +83,8 @@ class AgentSettings:
         try:
             episode_config = EpisodeConfig.from_mapping(episode)
         except ValueError as exc:  # EpisodeConfig names the field; name the variable that set it
-            names = [var for var, name in episode_variables().items() if str(exc).startswith(name)]
+            names = [var for var, name in sorted(episode_variables().items(), key=lambda kv: -len(kv[1]))
+                     if str(exc).startswith(name)]  # the longest field name that prefixes the message
             raise ValueError(f"{names[0] if names else 'CODEGYM_*'}: {exc}") from None
         return cls(
             runtime=env.get(f"{PREFIX}RUNTIME", "").strip() or default_runtime(),
