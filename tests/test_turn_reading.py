@@ -218,7 +218,7 @@ VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | s
 ARGUMENTS = st.dictionaries(st.text(alphabet="abcdefgh_", min_size=1, max_size=6), VALUES, max_size=3)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(before=PROSE, after=PROSE, name=NAMES, arguments=ARGUMENTS, fmt=st.sampled_from(ALL),
        reasoning=st.booleans())
 def test_one_well_formed_call_amid_random_prose_is_found(before, after, name, arguments, fmt, reasoning):
