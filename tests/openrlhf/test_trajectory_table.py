@@ -41,9 +41,11 @@ def test_the_executor_gives_each_trajectory_its_table_outcome(key, oracle, agent
     executor = AgentExecutor()
     table = groups()[key]
 
+    rows = [_row(t.turn_limit) for t in table]
+
     async def run_all():  # concurrently, on one loop, as samples run on a vLLM engine
-        return await asyncio.gather(*(run_sample(executor, tokenizer, _row(t.turn_limit), t.turns(oracle),
-                                                 label_key="label") for t in table))
+        return await asyncio.gather(*(run_sample(executor, tokenizer, row, t.turns(oracle), label_key="label")
+                                      for row, t in zip(rows, table, strict=True)))
 
     results = asyncio.run(run_all())
     got = {t.name: _outcome(response) for t, (response, _) in zip(table, results, strict=True)}
@@ -68,8 +70,10 @@ def test_model_text_that_used_to_raise_ends_no_batch(oracle, agent_env, tokenize
     good = [render_call(c, "codegym") for c in oracle]
     scripts = [[text, *good] for text in NASTY.values()] + [good]
 
+    row = _row(64)
+
     async def run_all():
-        return await asyncio.gather(*(run_sample(executor, tokenizer, _row(64), turns, max_length=10**8,
+        return await asyncio.gather(*(run_sample(executor, tokenizer, row, turns, max_length=10**8,
                                                  label_key="label") for turns in scripts))
 
     results = asyncio.run(run_all())
