@@ -1,33 +1,44 @@
 """Tool-call formats: read one call out of a model's turn, and write calls for prompts.
 
-Formats (``FORMATS``; ``parse_call`` also takes ``"auto"``):
+Formats (``FORMATS``; ``parse_call`` also takes ``"auto"`` and ``"strict"``):
 
 * ``codegym``: ``<|FunctionCallBegin|>[{"name": "Observe", "parameters": {}}]<|FunctionCallEnd|>``,
   a JSON list of call objects (a single object is accepted too) between two markers.
 * ``hermes``: ``<tool_call>{"name": "Observe", "arguments": {}}</tool_call>`` (Qwen style).
 * ``json``: a bare call object (or a list of them) anywhere in the text: amid prose, in a
   fenced block, or as the whole reply.
+* ``auto``: whichever of the three the turn uses: a well-formed call in codegym blocks, else in
+  hermes blocks, else bare JSON (a marker that only occurs inside a bare call's strings is content).
+* ``strict``: the paper's rollout client's reading (``codegym-format.md``): codegym markers, both
+  present, around valid JSON (one outer list is unwrapped); the object needs ``name`` and a
+  ``parameters`` object; more than one call in a turn (a list of two, or a second block) is invalid.
 
-In every format ``parameters`` and ``arguments`` mean the same thing. Both may be given only
-if they are equal. Arguments written as a JSON string (OpenAI style) are decoded; missing or
-null arguments mean ``{}``. An OpenAI ``tool_calls`` entry ``{"type": "function", "function":
-{...}}`` is unwrapped. Only the first call of a turn is used; the others are counted in
-``ParsedTurn.extra_calls``.
+Outside ``strict``, ``parameters`` and ``arguments`` mean the same thing (both may be given only
+if equal); arguments written as a JSON string (OpenAI style) are decoded; missing or null arguments
+mean ``{}``; an OpenAI ``{"type": "function", "function": {...}}`` entry is unwrapped. Of several
+well-formed calls the first is used and the others are counted in ``ParsedTurn.extra_calls`` (only
+values that are calls are counted). Markers inside JSON strings are string content.
 
-``parse_call`` never raises on any ``str`` (huge, deeply nested, malformed); it raises
-``ValueError`` only for an unknown ``fmt``. Its cost stays linear in the text length: the
-bare-JSON scan tries a bounded number of start positions and re-reads a bounded amount of text.
+Reasoning (``reasoning_markers``, see :mod:`.reasoning`): text inside reasoning blocks is never
+searched for calls; a turn whose only call was inside them is ``no_call`` with
+``calls_in_reasoning == 1``.
+
+``parse_call`` never raises on any ``str`` (huge, deeply nested, huge numbers, lone surrogates); it
+raises ``ValueError`` only for an unknown ``fmt``. Its work is bounded by a budget linear in the
+text's length (:mod:`.json_scan`); a turn that exhausts it is an invalid call that says so.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
+from .call_types import ParsedTurn, ToolCall, call_value, clip, count_calls, kind_of, turn_from_value
+from .json_scan import CANDIDATE, BudgetExceeded, Decoded, WorkBudget, decode_at, skip_space
+from .reasoning import ReasoningMarkers, split_reasoning
+
 FORMATS = ("codegym", "hermes", "json")
-PARSE_FORMATS = (*FORMATS, "auto")
+PARSE_FORMATS = (*FORMATS, "auto", "strict")
 
 CODEGYM_BEGIN = "<|FunctionCallBegin|>"
 CODEGYM_END = "<|FunctionCallEnd|>"
@@ -35,68 +46,57 @@ HERMES_BEGIN = "<tool_call>"
 HERMES_END = "</tool_call>"
 _MARKERS = {"codegym": (CODEGYM_BEGIN, CODEGYM_END), "hermes": (HERMES_BEGIN, HERMES_END)}
 
-_MAX_BLOCKS = 256  # marked blocks decoded per turn; any further blocks count as one call each
-_MAX_STARTS = 4096  # start positions the bare-JSON scan may try
-_SCAN_BUDGET = 4_000_000  # characters the bare-JSON scan may slice, over all its attempts
-_DEEP_COST = 200_000  # budget charged for an attempt that hit the recursion limit
-_WINDOW = 4096  # first slice size tried when decoding at a start position
-_MSG_LIMIT = 200
-
-_DECODER = json.JSONDecoder()
-_JSON_START = re.compile(r"[\[{]")
-_OPENERS = re.compile(r"[\[{\s]*")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One call: an action name and its arguments (a JSON object, already decoded)."""
-
-    name: str
-    arguments: dict[str, Any]
-
-    def to_action(self) -> str:
-        """The string CodeGym's ``env.step()`` expects: ``{"name": ..., "parameters": {...}}``."""
-        return json.dumps({"name": self.name, "parameters": self.arguments}, ensure_ascii=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"name": ..., "arguments": ...}`` (plain data, JSON-serialisable if the arguments are)."""
-        return {"name": self.name, "arguments": self.arguments}
-
 
 _EXAMPLE = ToolCall("FunctionName", {"param": 1})  # the call shown in instructions
 
 
-@dataclass(frozen=True)
-class ParsedTurn:
-    """What a model's turn contained.
-
-    ``kind`` is ``"call"`` (``call`` is set, ``error`` is None), ``"no_call"`` (no call was
-    attempted; ``error`` tells how to write one) or ``"invalid"`` (a call was attempted but is
-    unusable; ``error`` says why, in words fit to show the model). ``extra_calls`` counts calls
-    after the first, which are ignored. ``format`` is the format detected, None for ``no_call``.
-    """
-
-    kind: str
-    call: ToolCall | None = None
-    error: str | None = None
-    extra_calls: int = 0
-    format: str | None = None
-
-
-def parse_call(text: str, fmt: str = "auto") -> ParsedTurn:
-    """Parse the first tool call in ``text`` written in ``fmt`` (see the module docstring).
-
-    ``"auto"`` picks ``codegym`` if its begin marker occurs, else ``hermes`` if ``<tool_call>``
-    occurs, else ``json``; its no-call message shows the codegym format.
-    """
+def parse_call(text: str, fmt: str = "auto", reasoning_markers: ReasoningMarkers = ()) -> ParsedTurn:
+    """Parse the first tool call in ``text`` written in ``fmt`` (see the module docstring); text
+    inside ``reasoning_markers`` blocks is not searched."""
     _check_format(fmt, PARSE_FORMATS)
+    text = text if isinstance(text, str) else str(text)
+    try:
+        return _parse(text, fmt, reasoning_markers)
+    except Exception as exc:  # model text must never raise: report it as an unusable call
+        shown = "codegym" if fmt in ("auto", "strict") else fmt
+        return ParsedTurn("invalid", None, clip(f"Invalid {shown} call: the reply could not be read "
+                                                  f"({type(exc).__name__}); write one call."), 0, shown)
+
+
+def _parse(text: str, fmt: str, reasoning_markers: ReasoningMarkers) -> ParsedTurn:
     shown = "codegym" if fmt == "auto" else fmt
-    if fmt == "auto":
-        fmt = "codegym" if CODEGYM_BEGIN in text else "hermes" if HERMES_BEGIN in text else "json"
-    turn = _parse_bare(text) if fmt == "json" else _parse_blocks(text, fmt)
-    if turn is None:
-        return ParsedTurn("no_call", None, f"No function call found. {call_instructions(shown)}")
-    return turn
+    visible, reasoning = split_reasoning(text, reasoning_markers) if reasoning_markers else (text, "")
+    budget = WorkBudget(len(text))
+    turn = _parse_visible(visible, fmt, budget)
+    if turn is not None:
+        return turn
+    message = f"No function call found. {call_instructions(shown)}"
+    if reasoning.strip():
+        try:
+            in_reasoning = _parse_visible(reasoning, fmt, budget)
+        except Exception:
+            in_reasoning = None
+        if in_reasoning is not None and in_reasoning.kind == "call":
+            message = (f"No function call found outside the reasoning; a call inside the reasoning is not "
+                       f"run. {call_instructions(shown)}")
+            return ParsedTurn("no_call", None, message, 0, None, calls_in_reasoning=1)
+    return ParsedTurn("no_call", None, message)
+
+
+def _parse_visible(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None:
+    try:
+        if fmt == "auto":
+            return _parse_auto(text, budget)
+        if fmt == "strict":
+            return _parse_strict(text, budget)
+        if fmt == "json":
+            return _parse_bare(text, budget)[0]
+        return _parse_blocks(text, fmt, budget)
+    except BudgetExceeded as exc:
+        shown = "codegym" if fmt == "auto" else fmt
+        return ParsedTurn("invalid", None, clip(
+            f"Invalid {shown} call: the reply is too long or too tangled to search for a call ({exc}); "
+            "write one call in a shorter reply."), 0, shown)
 
 
 def render_call(call: ToolCall, fmt: str) -> str:
@@ -114,11 +114,16 @@ def render_call(call: ToolCall, fmt: str) -> str:
     return f"{begin}{body}{end}" if fmt == "codegym" else f"{begin}\n{body}\n{end}"
 
 
-def call_instructions(fmt: str) -> str:
-    """One or two sentences telling a model how to write one call in ``fmt`` (``"auto"``: codegym)."""
+def render_format(fmt: str) -> str:
+    """The format to write calls in for a parse format: ``auto`` and ``strict`` write ``codegym``."""
     _check_format(fmt, PARSE_FORMATS)
-    if fmt in ("auto", "codegym"):
-        fmt = "codegym"
+    return "codegym" if fmt in ("auto", "strict") else fmt
+
+
+def call_instructions(fmt: str) -> str:
+    """One or two sentences telling a model how to write one call in ``fmt`` (``auto``/``strict``: codegym)."""
+    fmt = render_format(fmt)
+    if fmt == "codegym":
         how = 'write a JSON list holding one object with "name" and "parameters" between the markers'
     elif fmt == "hermes":
         how = 'write one JSON object with "name" and "arguments" inside tool_call tags'
@@ -128,190 +133,191 @@ def call_instructions(fmt: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# auto
+
+
+def _parse_auto(text: str, budget: WorkBudget) -> ParsedTurn | None:
+    """A call in codegym blocks, else in hermes blocks, else bare JSON; else the first failure, unless
+    the failing format's first marker lies inside a bare call's JSON (then it is string content)."""
+    failures: list[tuple[int, ParsedTurn]] = []
+    for fmt in ("codegym", "hermes"):
+        where = text.find(_MARKERS[fmt][0])
+        if where < 0:
+            continue
+        turn = _parse_blocks(text, fmt, budget)
+        if turn is not None and turn.kind == "call":
+            return turn
+        if turn is not None:
+            failures.append((where, turn))
+    bare, span = _parse_bare(text, budget)
+    if not failures:
+        return bare
+    where, failure = failures[0]
+    if bare is not None and bare.kind == "call" and span is not None and span[0] <= where < span[1]:
+        return bare
+    return failure
+
+
+# ---------------------------------------------------------------------------------------------
 # Marked blocks (codegym, hermes)
 
 
-def _parse_blocks(text: str, fmt: str) -> ParsedTurn | None:
-    """First marked block decides the turn; calls in later blocks are counted as extra.
+def _parse_blocks(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None:
+    """The first block whose JSON decodes decides the turn; calls in later blocks count as extra.
 
-    A block runs from its begin marker to the next begin marker (or the end of the text) and
-    must hold one JSON value followed by the end marker. A block without an end marker
-    (truncated output) is accepted if its JSON is complete, whatever text follows it.
+    A block starts at a begin marker and must hold one JSON value, then the end marker. A block
+    without an end marker (the model stopped after the JSON) is accepted if its JSON is complete.
+    Blocks whose JSON does not decode are passed over when a later block decodes (a stuttered or
+    abandoned attempt); if none decodes, the turn is invalid with the first block's error.
     """
-    begin = _MARKERS[fmt][0]
+    begin, end = _MARKERS[fmt]
     pos = text.find(begin)
     if pos < 0:
         return None
-    regions: list[str] = []
-    while pos >= 0 and len(regions) < _MAX_BLOCKS:
-        nxt = text.find(begin, pos + len(begin))
-        regions.append(text[pos + len(begin) : nxt if nxt >= 0 else len(text)])
-        pos = nxt
-    extra = text.count(begin, pos) if pos >= 0 else 0
-    for region in regions[1:]:
-        value, err = _decode_block(region, fmt)
-        extra += 1 if err else len(value) if isinstance(value, list) else 1
-    value, err = _decode_block(regions[0], fmt)
-    if err:
-        return ParsedTurn("invalid", None, _clip(f"Invalid {fmt} call: {err}"), extra, fmt)
-    return _turn_from_value(value, fmt, extra)
+    chosen: Any = None
+    found = False
+    first_error: str | None = None
+    extra = 0
+    while pos >= 0:
+        budget.charge(len(begin))
+        value, error, after = _read_block(text, pos, fmt, budget)
+        if error is None:
+            if not found:
+                chosen, found = value, True
+            else:
+                extra += count_calls(value)
+        elif first_error is None:
+            first_error = error
+        pos = text.find(begin, after) if after < len(text) else -1
+    if not found:
+        return ParsedTurn("invalid", None, clip(f"Invalid {fmt} call: {first_error}"), 0, fmt)
+    return turn_from_value(chosen, fmt, extra)
 
 
-def _decode_block(region: str, fmt: str) -> tuple[Any, str | None]:
-    """Decode the JSON value at the start of a block region: ``(value, None)`` or ``(None, error)``."""
+def _read_block(text: str, pos: int, fmt: str, budget: WorkBudget) -> tuple[Any, str | None, int]:
+    """The block at ``pos``: ``(value, error, position after the block)``."""
+    begin, end = _MARKERS[fmt]
+    j = skip_space(text, pos + len(begin))
+    if j >= len(text) or text.startswith(end, j):
+        return None, f"the {fmt} call block is empty.", j + (len(end) if j < len(text) else 0)
+    if text.startswith(begin, j):
+        return None, f"the {fmt} call block is empty (another {begin} follows at once).", j
+    decoded = decode_at(text, j, budget)
+    if not decoded.ok:
+        return None, _block_error(text, decoded, fmt), _after_failure(text, j, end)
+    k = skip_space(text, decoded.end)
+    if text.startswith(end, k):
+        return decoded.value, None, k + len(end)
+    stop, again = text.find(end, k), text.find(begin, k)
+    if stop >= 0 and (again < 0 or stop < again):
+        return None, f"malformed JSON in the {fmt} call block: text after the JSON value at char {k - j}.", \
+            stop + len(end)
+    return decoded.value, None, k  # no end marker: the model stopped after a complete value
+
+
+def _block_error(text: str, decoded: Decoded, fmt: str) -> str:
     end = _MARKERS[fmt][1]
-    body = region.lstrip()
-    terminated = end in body
+    terminated = text.find(end, decoded.start) >= 0
     where = f"{fmt} call block" if terminated else f"unterminated {fmt} call block (no {end})"
-    if not body or body.startswith(end):
-        return None, f"the {where} is empty."
-    try:
-        value, stop = _DECODER.raw_decode(body)
-    except RecursionError:
-        return None, f"the JSON in the {where} is nested too deeply."
-    except json.JSONDecodeError as e:
-        return None, f"malformed JSON in the {where}: {e.msg} at char {e.pos}."
-    rest = body[stop:].lstrip()
-    if terminated and not rest.startswith(end):
-        at = len(body) - len(rest)
-        return None, f"malformed JSON in the {where}: text after the JSON value at char {at}."
-    return value, None
+    if decoded.deep:
+        return f"the JSON in the {where} is nested too deeply."
+    return f"malformed JSON in the {where}: {decoded.message}."
+
+
+def _after_failure(text: str, j: int, end: str) -> int:
+    stop = text.find(end, j)
+    return stop + len(end) if stop >= 0 else len(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# strict (the paper's reading)
+
+
+def _parse_strict(text: str, budget: WorkBudget) -> ParsedTurn | None:
+    pos = text.find(CODEGYM_BEGIN)
+    if pos < 0:
+        return None
+
+    def invalid(reason: str) -> ParsedTurn:
+        return ParsedTurn("invalid", None, clip(f"Invalid strict call: {reason}"), 0, "strict")
+
+    j = skip_space(text, pos + len(CODEGYM_BEGIN))
+    stop = text.find(CODEGYM_END, j)
+    if stop < 0:
+        return invalid(f"the call has no closing {CODEGYM_END}.")
+    decoded = decode_at(text, j, budget) if j < stop else None
+    if decoded is None or not decoded.ok:
+        why = "nothing" if decoded is None else "nested too deeply" if decoded.deep else decoded.message
+        return invalid(f"the text between the markers is not valid JSON ({why}).")
+    k = skip_space(text, decoded.end)
+    if not text.startswith(CODEGYM_END, k):
+        return invalid(f"the text between the markers is not one JSON value (more text at char {k - j}).")
+    if text.find(CODEGYM_BEGIN, k) >= 0:
+        return invalid("more than one call block in the turn; make exactly one call per turn.")
+    value = decoded.value
+    if isinstance(value, list):
+        if len(value) != 1:
+            return invalid(f"the list holds {len(value)} calls; make exactly one call per turn.")
+        value = value[0]
+    if not isinstance(value, dict):
+        return invalid(f'the call must be a JSON object with "name" and "parameters", got {kind_of(value)}.')
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return invalid('the call needs a "name" that is a non-empty string.')
+    if not isinstance(value.get("parameters"), dict):
+        got = "none" if "parameters" not in value else kind_of(value["parameters"])
+        return invalid(f'the call needs a "parameters" object (got {got}).')
+    return ParsedTurn("call", ToolCall(name, value["parameters"]), None, 0, "strict")
 
 
 # ---------------------------------------------------------------------------------------------
 # Bare JSON
 
 
-def _parse_bare(text: str) -> ParsedTurn | None:
-    """Find the first JSON value in ``text`` that looks like a call (see ``_looks_like_call``).
+def _parse_bare(text: str, budget: WorkBudget) -> tuple[ParsedTurn | None, tuple[int, int] | None]:
+    """The first JSON value in ``text`` that is (or holds) a call, and its span.
 
-    Each ``{`` or ``[`` is a candidate start. A failed attempt whose text mentions ``"name"`` is
-    remembered: if no call is found outside its span, the turn is invalid with its JSON error (a
-    truncated or broken call), rather than a call nested inside it being taken.
+    Candidates start where a call object can (see :data:`.json_scan.CANDIDATE`). A decoded value
+    that is no call is searched for a nested call, then skipped whole. An object that fails to
+    decode is a broken call attempt: starts inside its span are part of it and not tried again, and
+    if no call follows it, the turn is invalid with its JSON error (a truncated or broken call). A
+    list that fails to decode is only a wrapper: the objects inside it are tried.
     """
-    first: tuple[Any, int] | None = None  # (value, start)
-    failure: tuple[json.JSONDecodeError, int] | None = None  # (error, start)
+    first: tuple[Any, int, int] | None = None  # (value, start, end)
+    failure: Decoded | None = None
     extra = 0
-    pos, tries, budget = 0, 0, _SCAN_BUDGET
-    while tries < _MAX_STARTS and budget > 0:
-        match = _JSON_START.search(text, pos)
+    pos = 0
+    while True:
+        match = CANDIDATE.search(text, pos)
         if match is None:
             break
         start = match.start()
-        tries += 1
-        value, end, err, cost = _decode_at(text, start)
-        budget -= cost
-        if err == "deep":
-            pos = max(_OPENERS.match(text, start).end(), start + 1)
+        budget.charge(start - pos + 1)
+        decoded = decode_at(text, start, budget)
+        if not decoded.ok:
+            if text[start] == "[":  # a broken list around a call: try the object inside it
+                pos = start + 1
+                continue
+            if first is None and failure is None:
+                failure = decoded
+            pos = start + max(decoded.at, 1)  # later starts inside the span belong to this broken attempt
             continue
-        if isinstance(err, json.JSONDecodeError):
-            if first is None and failure is None and text.find('"name"', start, start + err.pos) >= 0:
-                failure = (err, start)
-            pos = start + 1
-            continue
-        if not _looks_like_call(value):
-            pos = start + 1
-            continue
-        if first is None:
-            first = (value, start)
+        value = call_value(decoded.value)
+        if value is not None:
+            if first is None:
+                first = (value, start, decoded.end)
+            else:
+                extra += count_calls(value)
+        pos = decoded.end
+    if failure is not None and (first is None or first[1] <= failure.start + failure.at):
+        if failure.deep:
+            msg = "Invalid json call: the JSON of the call is nested too deeply."
         else:
-            extra += len(value) if isinstance(value, list) else 1
-        pos = end
-    if failure is not None and (first is None or first[1] < failure[1] + failure[0].pos):
-        e = failure[0]
-        msg = f"Invalid json call: malformed JSON at char {e.pos} of the call: {e.msg}."
-        return ParsedTurn("invalid", None, _clip(msg), extra, "json")
+            msg = f"Invalid json call: malformed JSON of the call: {failure.message}."
+        return ParsedTurn("invalid", None, clip(msg), extra, "json"), None
     if first is None:
-        return None
-    return _turn_from_value(first[0], "json", extra)
-
-
-def _decode_at(text: str, start: int) -> tuple[Any, int, json.JSONDecodeError | str | None, int]:
-    """Decode the JSON value at ``text[start]``: ``(value, end, error, cost)``.
-
-    ``error`` is None, a ``JSONDecodeError`` (positions relative to ``start``) or ``"deep"``.
-    Decoding runs on slices of growing size, because a ``JSONDecodeError`` costs time linear in
-    its position in the decoded string; ``cost`` is the number of characters sliced.
-    """
-    size, cost = _WINDOW, 0
-    while True:
-        chunk = text[start : start + size]
-        cost += len(chunk)
-        try:
-            value, end = _DECODER.raw_decode(chunk)
-            return value, start + end, None, cost
-        except RecursionError:
-            return None, start, "deep", cost + _DEEP_COST
-        except json.JSONDecodeError as e:
-            cut = e.pos >= len(chunk) - 32 or e.msg.startswith("Unterminated string")
-            if not cut or start + size >= len(text):
-                return None, start, e, cost
-        size *= 4
-
-
-def _looks_like_call(value: Any) -> bool:
-    if isinstance(value, list):
-        return bool(value) and isinstance(value[0], dict) and _looks_like_call(value[0])
-    if not isinstance(value, dict):
-        return False
-    return "name" in value or (isinstance(value.get("function"), dict) and "name" in value["function"])
-
-
-# ---------------------------------------------------------------------------------------------
-# From a decoded JSON value to a call
-
-
-def _turn_from_value(value: Any, fmt: str, extra: int) -> ParsedTurn:
-    """Build the turn from a decoded value: a call object, or a non-empty list of them."""
-    if isinstance(value, list):
-        if not value:
-            return ParsedTurn("invalid", None, f"Invalid {fmt} call: the call list is empty.", extra, fmt)
-        extra += len(value) - 1
-        value = value[0]
-    call, err = _to_call(value)
-    if call is None:
-        return ParsedTurn("invalid", None, _clip(f"Invalid {fmt} call: {err}"), extra, fmt)
-    return ParsedTurn("call", call, None, extra, fmt)
-
-
-def _to_call(obj: Any) -> tuple[ToolCall | None, str | None]:
-    if isinstance(obj, dict) and "name" not in obj and isinstance(obj.get("function"), dict):
-        obj = obj["function"]
-    if not isinstance(obj, dict):
-        return None, f'a call must be a JSON object with "name" and "parameters", got {_kind(obj)}.'
-    if "name" not in obj:
-        return None, 'the call object has no "name".'
-    name = obj["name"]
-    if not isinstance(name, str):
-        return None, f'"name" must be a string, got {_kind(name)}.'
-    if not name.strip():
-        return None, '"name" is empty.'
-    decoded: list[dict[str, Any]] = []
-    for key in ("parameters", "arguments"):
-        raw = obj.get(key)
-        if raw is None:
-            continue
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except (ValueError, RecursionError):
-                return None, f'"{key}" is a string that is not valid JSON; give a JSON object.'
-        if not isinstance(raw, dict):
-            return None, f'"{key}" must be a JSON object, got {_kind(raw)}.'
-        decoded.append(raw)
-    if len(decoded) == 2 and decoded[0] != decoded[1]:
-        return None, 'both "parameters" and "arguments" are given and differ; give only one.'
-    return ToolCall(name, decoded[0] if decoded else {}), None
-
-
-def _kind(value: Any) -> str:
-    """The JSON name of a value's type, for error messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    for typ, word in ((dict, "an object"), (list, "an array"), (str, "a string"), ((int, float), "a number")):
-        if isinstance(value, typ):
-            return word
-    return "null"
+        return None, None
+    return turn_from_value(first[0], "json", extra), (first[1], first[2])
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
@@ -319,5 +325,5 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"unknown tool-call format {fmt!r}; expected one of: {', '.join(allowed)}")
 
 
-def _clip(msg: str) -> str:
-    return msg if len(msg) <= _MSG_LIMIT else msg[: _MSG_LIMIT - 3] + "..."
+__all__ = ["CODEGYM_BEGIN", "CODEGYM_END", "FORMATS", "HERMES_BEGIN", "HERMES_END", "PARSE_FORMATS", "ParsedTurn",
+           "ToolCall", "call_instructions", "parse_call", "render_call", "render_format"]

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, read_rows
-from .episode import EpisodeConfig
+from .episode_options import add_episode_arguments, episode_config_from_args
 from .errors import CodeGymError
-from .model_client import add_model_arguments, eval_with_model
+from .model_client import ModelRequestError, add_model_arguments, diagnose, eval_with_model
 from .policies import POLICIES, get_policy
 from .report import format_per_env, summarize
 from .rollout import run_episodes
@@ -117,12 +117,33 @@ def _play_line_to_text(line: str) -> str:
     return line
 
 
+def play_hint(line: str, actions: Sequence[Any]) -> str | None:
+    """For a person at the prompt: a line that names an action but gives its arguments in a form play
+    does not read (``Done 11``) gets a hint in the form it accepts; None for anything else."""
+    name, _, rest = line.strip().partition(" ")
+    action = next((a for a in actions if a.name == name), None)
+    rest = rest.strip()
+    if action is None or not rest or rest.startswith("{"):
+        return None
+    params = [p.name for p in action.params]
+    try:
+        value: Any = json.loads(rest)
+    except ValueError:
+        value = rest
+    if len(params) == 1:
+        example = json.dumps({params[0]: value}, ensure_ascii=False)
+    else:
+        example = json.dumps({p: "..." for p in params} or {}, ensure_ascii=False)
+    return f"Hint: give the arguments of {name} as a JSON object, for example: {name} {example}"
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     from .episode import Episode
     from .tools import tool_listing
 
     catalog = _catalog(args)
-    config = EpisodeConfig(end_on_no_call=False, default_turn_limit=args.turn_limit)
+    # a person's turn with no call is answered, not the end of the episode
+    config = episode_config_from_args(args, end_on_no_call=False)
 
     async def main() -> int:
         async with _runtime(args, catalog) as runtime:
@@ -149,6 +170,10 @@ def cmd_play(args: argparse.Namespace) -> int:
                         continue
                     if line.strip() == ":tools":
                         print(tool_listing(episode.info.actions))
+                        continue
+                    hint = play_hint(line, episode.info.actions)
+                    if hint:  # a typo costs no turn
+                        print(hint)
                         continue
                     try:
                         text = _play_line_to_text(line)
@@ -192,7 +217,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows = read_rows(args.data) if args.data else []
     catalog = _catalog(args, rows)
     tasks = [Task.from_row(r) for r in rows]
-    config = EpisodeConfig(call_format=args.call_format, default_turn_limit=args.turn_limit)
+    config = episode_config_from_args(args)
     model = getattr(args, "model", None)
     policy = get_policy(args.policy, args.seed)
     # a model eval writes --out itself (flushed per episode, resumable)
@@ -224,9 +249,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         records = asyncio.run(main())
+    except ModelRequestError as exc:  # the model's name could not even be asked for
+        print(f"codegym eval: error: the model at {args.model} could not be reached: {exc}", file=sys.stderr)
+        print(f"codegym eval: diagnosis: {diagnose(str(exc), args.model, args.api_key_env)}", file=sys.stderr)
+        return 1
     finally:
         if out:
             out.close()
+    failed = [r for r in records if r.get("model_error")] if model else []
+    if failed:  # said first, with the real cause, before any number
+        what = "any" if len(failed) == len(records) else f"{len(failed)} of the"
+        print(f"codegym eval: {'error' if len(failed) == len(records) else 'warning'}: the model at {args.model} "
+              f"failed for {what} {len(records)} episodes: {failed[0]['model_error']}", file=sys.stderr)
+        print(f"codegym eval: diagnosis: {diagnose(failed[0]['model_error'], args.model, args.api_key_env)}",
+              file=sys.stderr)
     summary = summarize(records)
     summary["policy"] = f"model:{args.model_name}" if model else policy.name
     if args.json:
@@ -238,12 +274,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"avg turns     {summary['avg_turns']:.1f}")
         print(f"invalid rate  {summary['invalid_call_rate']:.3f}")
         print(f"env errors    {summary['env_errors']}")
+        if summary.get("calls_in_reasoning"):
+            print(f"calls only in reasoning  {summary['calls_in_reasoning']} (not run)")
         if model:
             print(f"model errors  {summary['model_errors']}")
         print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))
         if len(summary["per_env"]) > 1:
             print(format_per_env(summary))
-    return 0
+    return 1 if failed and len(failed) == len(records) else 0
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -262,24 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_options(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("play", help="play an env interactively")
+    p = sub.add_parser("play", help="play an env by hand, one call per line, as a model would",
+                       description="Play one env by hand: type calls, read the env's answers. Turns are read "
+                                   "with the same episode settings as training and eval.")
     p.add_argument("env_string", help="<code_id>__<ClassName>@<options>")
-    p.add_argument("--turn-limit", type=int, default=256)
+    add_episode_arguments(p)
     _add_env_options(p)
     p.set_defaults(func=cmd_play)
 
-    p = sub.add_parser("eval", help="run episodes with a scripted policy and report metrics")
+    p = sub.add_parser("eval", help="evaluate a scripted policy or a served model on tasks and report metrics",
+                       description="Run episodes with a scripted policy (--policy) or a served model (--model URL) "
+                                   "and report accuracy, rewards, turns and done reasons. Turns are read and "
+                                   "rewarded with the same episode settings as training.")
     p.add_argument("--data", type=Path, help="rows (.jsonl/.parquet); default: every env's fixed configurations")
-    p.add_argument("--policy", choices=sorted(POLICIES), default="oracle")
+    p.add_argument("--policy", choices=sorted(POLICIES), default="oracle",
+                   help="scripted policy to run when no --model is given (default: %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N tasks")
-    p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--call-format", default="codegym", choices=["codegym", "hermes", "json"])
-    p.add_argument("--turn-limit", type=int, default=256, help="turn limit for rows without their own")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="episodes (or model requests) run at the same time (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write one JSON line per episode, with its turns")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
+    add_episode_arguments(p)
     _add_env_options(p)
     add_model_arguments(p)
     p.set_defaults(func=cmd_eval)

@@ -122,9 +122,10 @@ def observation_role(episode: EpisodeConfig) -> str:
 
 
 # -- decoded text as record turns --------------------------------------------------------------------
-def model_turn(text: str, call_format: str) -> dict[str, Any]:
-    """A record turn for a model turn's decoded ``text``: its kind and parsed call; no observation yet."""
-    parsed = parse_call(text, call_format)
+def model_turn(text: str, call_format: str | EpisodeConfig) -> dict[str, Any]:
+    """A record turn for a model turn's decoded ``text``: its kind and parsed call, read as the episode
+    reads it when given its :class:`EpisodeConfig` (reasoning blocks included); no observation yet."""
+    parsed = call_format.read_turn(text) if isinstance(call_format, EpisodeConfig) else parse_call(text, call_format)
     return {"text": text, "kind": parsed.kind, "call": parsed.call.to_dict() if parsed.call else None,
             "observation": ""}
 

@@ -9,15 +9,22 @@ episode is over, and the reward. The rules (``architecture.md``, decision 5):
 
 * the first successful ``Done`` ends the episode with the env's reward (the env's own ``finished``
   flag ends it too);
-* the turn limit (the row's ``plugin_call_max_round``, else ``EpisodeConfig.default_turn_limit``), a
-  turn with no call (when ``end_on_no_call``), an external budget (:meth:`Episode.end`, e.g. the
-  response-token budget) or a failed env end it with reward 0;
+* the turn limit (the row's ``plugin_call_max_round``, else ``EpisodeConfig.default_turn_limit``;
+  never more than ``EpisodeConfig.max_turns`` when set), a turn with no call (when ``end_on_no_call``)
+  or a failed env end it with reward 0;
+* a turn the token budget cut (``step(text, cut=True)``: the model did not end it itself) is never
+  read or run: the episode ends ``length`` with reward 0, no invalid-call penalty and no ``no_call``;
+  :meth:`Episode.end` (e.g. the budget ran out between turns) ends it ``length`` the same way;
+* a turn is read by :meth:`EpisodeConfig.read_turn` (the call format, and reasoning blocks that are
+  never searched for calls), the same for both trainers, ``codegym eval`` and ``codegym play``;
 * an invalid call (unparsable, or naming no action of the env) gets an ``Error: ...`` observation;
   the ``invalid_call_policy`` decides what else happens: ``feedback`` (nothing), ``penalty``
   (``invalid_penalty`` is subtracted from the final reward per invalid call) or ``stop`` (the
-  episode ends after ``max_consecutive_invalid`` invalid calls in a row).
+  episode ends after ``max_consecutive_invalid`` invalid calls in a row);
+* ``reward: binary`` turns the env's reward into ``int(reward > 0)``, as the paper's rollout client does.
 
-Every episode reports a ``done_reason`` from :data:`DONE_REASONS` and its metrics.
+Model text never raises: whatever the text, a turn is a call, no call or an invalid call. Every
+observation returned is valid UTF-8 (lone surrogates are replaced). Every episode reports a ``done_reason`` from :data:`DONE_REASONS` and its metrics.
 """
 
 from __future__ import annotations
@@ -30,16 +37,26 @@ from typing import Any
 from .calls import PARSE_FORMATS, ParsedTurn, ToolCall, parse_call
 from .errors import CodeGymError
 from .prompts import PROMPT_STYLES, Prompt, build_prompt
+from .reasoning import DEFAULT_REASONING_MARKERS, ReasoningMarkers, normalize_markers
 from .runtime.base import Runtime, Session, SessionInfo
 from .tasks import Task
 
-DONE_REASONS = ("done", "turn_limit", "no_call", "invalid_calls", "length", "env_error")
+DONE_REASONS = ("done", "turn_limit", "no_call", "invalid_calls", "length", "env_error", "model_error")
 INVALID_CALL_POLICIES = ("feedback", "penalty", "stop")
+REWARD_MODES = ("env", "binary")
 
 
 @dataclass(frozen=True)
 class EpisodeConfig:
-    """How episodes are run. Every field has a default; invalid values raise ``ValueError``."""
+    """How episodes are run: the one settings object both trainers, ``codegym eval`` and ``codegym
+    play`` read turns and rewards with. Every field has a default; invalid values raise ``ValueError``.
+
+    ``call_format``: ``auto``, ``codegym``, ``hermes``, ``json`` or ``strict`` (see :mod:`.calls`).
+    ``reasoning``: leave text inside ``reasoning_markers`` pairs (default ``<think>``/``</think>``)
+    out of the search for calls. ``default_turn_limit``: for rows without ``plugin_call_max_round``;
+    ``max_turns``: a cap on every episode's turn limit (None: no cap). ``reward``: ``env`` (the env's
+    reward) or ``binary`` (``int(reward > 0)``).
+    """
 
     call_format: str = "auto"
     prompt_style: str = "codegym"
@@ -48,19 +65,26 @@ class EpisodeConfig:
     invalid_penalty: float = 0.1
     max_consecutive_invalid: int = 3
     end_on_no_call: bool = True
+    max_turns: int | None = None
+    reasoning: bool = True
+    reasoning_markers: ReasoningMarkers = DEFAULT_REASONING_MARKERS
+    reward: str = "env"
 
     def __post_init__(self) -> None:
         _check_choice("call_format", self.call_format, PARSE_FORMATS)
         _check_choice("prompt_style", self.prompt_style, PROMPT_STYLES)
         _check_choice("invalid_call_policy", self.invalid_call_policy, INVALID_CALL_POLICIES)
-        if not isinstance(self.default_turn_limit, int) or self.default_turn_limit < 1:
-            raise ValueError(f"default_turn_limit must be a positive integer, got {self.default_turn_limit!r}")
-        if not isinstance(self.max_consecutive_invalid, int) or self.max_consecutive_invalid < 1:
-            raise ValueError(
-                f"max_consecutive_invalid must be a positive integer, got {self.max_consecutive_invalid!r}"
-            )
+        _check_choice("reward", self.reward, REWARD_MODES)
+        _check_positive_int("default_turn_limit", self.default_turn_limit)
+        _check_positive_int("max_consecutive_invalid", self.max_consecutive_invalid)
+        if self.max_turns is not None:
+            _check_positive_int("max_turns", self.max_turns)
         if not isinstance(self.invalid_penalty, (int, float)) or self.invalid_penalty < 0:
             raise ValueError(f"invalid_penalty must be a number >= 0, got {self.invalid_penalty!r}")
+        for name in ("end_on_no_call", "reasoning"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        object.__setattr__(self, "reasoning_markers", normalize_markers(self.reasoning_markers))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> EpisodeConfig:
@@ -70,6 +94,20 @@ class EpisodeConfig:
         if unknown:
             raise ValueError(f"unknown episode option(s) {unknown}; known: {sorted(known)}")
         return cls(**dict(values))
+
+    def read_turn(self, text: str) -> ParsedTurn:
+        """One model turn as the episode reads it (never raises)."""
+        return parse_call(text, self.call_format, self.reasoning_markers if self.reasoning else ())
+
+    def cap_turns(self, row_limit: int | None) -> int:
+        """The turn limit of an episode whose row says ``row_limit`` (None or < 1: none given)."""
+        limit = row_limit if isinstance(row_limit, int) and row_limit > 0 else self.default_turn_limit
+        return min(limit, self.max_turns) if self.max_turns else limit
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -87,6 +125,7 @@ class EpisodeMetrics:
     extra_calls: int = 0  # calls after the first in a turn, ignored
     error_observations: int = 0  # valid calls the env answered with "Error: ..."
     env_errors: int = 0  # env failures: exceptions, timeouts, crashes
+    calls_in_reasoning: int = 0  # turns whose only call was inside the reasoning (not run)
     step_time_s: float = 0.0  # time spent in env steps
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +140,7 @@ class Turn:
     done: bool
     reward: float  # the final reward once done, else 0.0
     done_reason: str | None
-    kind: str  # "call", "no_call", "invalid"
+    kind: str  # "call", "no_call", "invalid", "cut" (the budget cut the turn; it was not read)
     call: ToolCall | None = None
 
 
@@ -127,8 +166,8 @@ class Episode:
 
     @property
     def turn_limit(self) -> int:
-        limit = self.task.turn_limit
-        return limit if limit and limit > 0 else self.config.default_turn_limit
+        """The row's limit (else the default), capped by ``max_turns``."""
+        return self.config.cap_turns(self.task.turn_limit)
 
     @property
     def info(self) -> SessionInfo | None:
@@ -142,8 +181,8 @@ class Episode:
         """
         try:
             self.session = await self.runtime.open(self.task.env)
-        except CodeGymError as exc:
-            self.error = str(exc)
+        except Exception as exc:  # an env that cannot open ends this episode, never the caller
+            self.error = str(exc) if isinstance(exc, CodeGymError) else f"{type(exc).__name__}: {exc}"
             self._finish("env_error")
             self.prompt = Prompt(self.task.prompt or [{"role": "user", "content": f"Env {self.task.env}"}],
                                  None, "user")
@@ -154,21 +193,34 @@ class Episode:
         )
         return self.prompt
 
-    async def step(self, text: str) -> Turn:
-        """Consume one model turn; returns what to feed back. A finished episode answers ``done``."""
+    async def step(self, text: str, *, cut: bool = False) -> Turn:
+        """Consume one model turn; returns what to feed back. A finished episode answers ``done``.
+
+        ``cut``: the token budget ended the turn before the model did (a ``length`` finish). Such a
+        turn is not read: the episode ends ``length`` with reward 0. Never raises for any text.
+        """
         if self.done:
             return Turn("", True, self.reward, self.done_reason, "no_call")
         if self.session is None:
             raise RuntimeError("Episode.step() before Episode.start()")
         self.metrics.turns += 1
-        parsed = parse_call(text if isinstance(text, str) else str(text), self.config.call_format)
+        if cut:
+            self._finish("length")
+            return Turn("", True, self.reward, self.done_reason, "cut")
+        try:
+            parsed = self.config.read_turn(text if isinstance(text, str) else str(text))
+        except Exception as exc:  # parse_call does not raise; this guards the contract all the same
+            parsed = ParsedTurn("invalid", None, f"Error: the reply could not be read ({type(exc).__name__}).")
         self.metrics.extra_calls += parsed.extra_calls
+        self.metrics.calls_in_reasoning += parsed.calls_in_reasoning
         if parsed.kind == "no_call" and self.config.end_on_no_call:
             self._finish("no_call")
             return Turn("", True, self.reward, self.done_reason, "no_call")
         if parsed.call is not None and parsed.call.name not in self._action_names:
             parsed = ParsedTurn("invalid", None, self._unknown_action(parsed.call.name), parsed.extra_calls,
                                 parsed.format)
+        if parsed.call is not None and (problem := _unencodable(parsed.call)):
+            parsed = ParsedTurn("invalid", None, problem, parsed.extra_calls, parsed.format)
         if parsed.call is None:
             observation = self._invalid(parsed.error or "no function call found")
             return self._after_turn(observation, parsed.kind, None)
@@ -179,9 +231,16 @@ class Episode:
         self._consecutive_invalid = 0
         self.metrics.valid_calls += 1
         start = time.perf_counter()
-        result = await self.session.step(call)
+        try:
+            result = await self.session.step(call)
+        except Exception as exc:  # a runtime that breaks its contract ends this episode only
+            self.metrics.step_time_s += time.perf_counter() - start
+            self.metrics.env_errors += 1
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._finish("env_error")
+            return self._after_turn(f"Error: the env failed: {type(exc).__name__}", "call", call)
         self.metrics.step_time_s += time.perf_counter() - start
-        observation = result.observation
+        observation = valid_text(result.observation)
         if result.error:
             self.metrics.env_errors += 1
         if observation.startswith("Error"):
@@ -208,7 +267,7 @@ class Episode:
         return error if error.startswith("Error") else f"Error: {error}"
 
     def _unknown_action(self, name: str) -> str:
-        shown = str(name)[:60]
+        shown = valid_text(str(name)[:60])
         return f"Error: unknown function {shown!r}. Available functions: {', '.join(sorted(self._action_names))}."
 
     async def end(self, reason: str = "length") -> None:
@@ -222,10 +281,11 @@ class Episode:
         self.done = True
         self.done_reason = reason
         self.env_reward = float(env_reward) if reason == "done" else 0.0
+        base = float(self.env_reward > 0) if self.config.reward == "binary" else self.env_reward
         penalty = 0.0
-        if self.config.invalid_call_policy == "penalty":
+        if self.config.invalid_call_policy == "penalty" and reason != "length":
             penalty = self.config.invalid_penalty * self.metrics.invalid_calls
-        self.reward = self.env_reward - penalty
+        self.reward = base - penalty
 
     async def close(self) -> None:
         """Release the env session. Idempotent; safe after any failure."""
@@ -244,3 +304,24 @@ class Episode:
             "error": self.error or "",
             **self.metrics.to_dict(),
         }
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates become U+FFFD (a pair is joined), so a tokenizer never
+    fails on it."""
+    if not isinstance(text, str):
+        text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _unencodable(call: ToolCall) -> str | None:
+    """Why a parsed call cannot be sent to the env (its arguments do not serialise), or None."""
+    try:
+        call.to_action().encode("utf-8", "surrogatepass")
+    except (ValueError, RecursionError, TypeError) as exc:
+        return f"Error: the arguments of {valid_text(call.name[:60])!r} cannot be sent to the env ({type(exc).__name__})."
+    return None

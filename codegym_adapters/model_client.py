@@ -11,10 +11,14 @@ SGLang ``serve``, or a hosted API) and plays each task as one :class:`~codegym_a
 
 Transient failures (connect errors, timeouts, dropped connections, 408/429/5xx, and replies that are
 not a chat completion) are retried with exponential backoff and jitter; other 4xx are not. A request
-that still fails ends its episode with ``done_reason`` ``env_error``, reward 0 and the reason in the
-record's ``model_error``: the run goes on and every task gets a record. A reply cut off by
-``max_tokens`` (``finish_reason == "length"``), a server refusing a prompt longer than its context,
-or an episode over its token budget ends the episode with ``length``.
+that still fails ends its episode with ``done_reason`` ``model_error``, reward 0 and the reason in
+the record's ``model_error``: the run goes on and every task gets a record (:func:`diagnose` says
+what a failure most likely means). A reply cut off by ``max_tokens`` (``finish_reason == "length"``)
+or over the episode's token budget is a cut turn (the episode's rule: not run, ``length``); a server
+refusing a prompt longer than its context ends the episode with ``length`` too.
+
+Replies are read with the episode's own settings (:meth:`EpisodeConfig.read_turn`: call format,
+reasoning blocks), exactly as the trainers read generated turns.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import asyncio
 import json
 import os
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +36,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from .calls import ToolCall, render_call
+from .calls import ToolCall, render_call, render_format
 from .episode import Episode, EpisodeConfig
 from .errors import CodeGymError
 from .runtime.base import Runtime
@@ -331,7 +336,7 @@ async def run_model_episode(
     config = config or EpisodeConfig()
     sampling = sampling or Sampling()
     native = config.prompt_style == "native"
-    fmt = "codegym" if config.call_format == "auto" else config.call_format
+    fmt = render_format(config.call_format)
     episode = Episode(runtime, task, config)
     tokens = _TokenCount()
     trajectory: list[dict[str, Any]] = []
@@ -348,7 +353,7 @@ async def run_model_episode(
             except ModelRequestError as exc:
                 if not exc.context_overflow:
                     model_error = str(exc)
-                await episode.end("length" if exc.context_overflow else "env_error")
+                await episode.end("length" if exc.context_overflow else "model_error")
                 break
             tokens.add(reply.usage)
             text = _call_text(reply, fmt) if reply.tool_calls else reply.content
@@ -357,9 +362,10 @@ async def run_model_episode(
                 entry.update(content=reply.content, tool_calls=reply.tool_calls)
             entry.update(finish_reason=reply.finish_reason, usage=reply.usage)
             over = sampling.max_episode_tokens is not None and tokens.spent > sampling.max_episode_tokens
-            if reply.finish_reason == "length" or over:  # cut off: the call is not run
+            if reply.finish_reason == "length" or over:  # cut off: the episode's rule, the call is not run
+                turn = await episode.step(text, cut=True)
+                entry.update(kind=turn.kind)
                 trajectory.append(entry)
-                await episode.end("length")
                 break
             turn = await episode.step(text)
             entry.update(kind=turn.kind, call=turn.call.to_dict() if turn.call else None,
@@ -393,6 +399,31 @@ async def run_model_episode(
     record.update(model_error=model_error, prompt_style=config.prompt_style, usage=tokens.to_dict(),
                   prompt=prompt.messages if prompt else [], trajectory=trajectory)
     return record
+
+
+# -- what a failure means --------------------------------------------------------------------------
+def diagnose(message: str, url: str, api_key_env: str | None = DEFAULT_API_KEY_ENV) -> str:
+    """One line saying what a model request failure (a ``model_error`` text) most likely means."""
+    text = message.lower()
+    status = re.search(r"http (\d{3})", text)
+    code = int(status.group(1)) if status else None
+    if any(s in text for s in ("connecterror", "connection refused", "all connection attempts failed",
+                               "name or service not known", "nodename nor servname")):
+        return (f"nothing answers at {url}: is the model server up (e.g. `vllm serve MODEL --port 8000`), "
+                "and are the host and port right?")
+    if "timeout" in text:
+        return ("the server did not answer in time: it may still be loading the model (wait until GET /v1/models "
+                "answers) or need a longer --request-timeout")
+    if code == 404 and "model" in text and any(s in text for s in ("does not exist", "not found", "unknown")):
+        return "wrong model name: give one of the names GET /v1/models lists with --model-name"
+    if code in (404, 405):
+        return (f"wrong URL: {chat_base_url(url)}/chat/completions does not exist there; give the server's base "
+                "URL (e.g. http://localhost:8000)")
+    if code in (401, 403):
+        return f"the server refused the credentials: put the API key in ${api_key_env or 'OPENAI_API_KEY'}"
+    if code == 400:
+        return "the server refused the request as malformed: check --extra-body and the model's chat template"
+    return "the model server failed; see the error above"
 
 
 # -- the eval command ----------------------------------------------------------------------------

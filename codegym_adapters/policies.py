@@ -18,12 +18,19 @@ import abc
 import random
 from typing import Any
 
-from .calls import FORMATS, ToolCall, render_call
+from .calls import PARSE_FORMATS, ToolCall, render_call, render_format
 from .runtime.base import Runtime, SessionInfo
 from .tasks import Task
 from .tools import Action
 
 WRONG_SENTINEL = "__codegym_wrong_answer__"
+
+
+class CutTurn(str):
+    """A scripted turn that the token budget cuts: replaying stand-ins for a model server send it
+    without its end-of-turn token and with finish reason ``length``, as a server does at ``max_tokens``."""
+
+    __slots__ = ()
 
 
 class ScriptedPolicy(abc.ABC):
@@ -37,10 +44,10 @@ class ScriptedPolicy(abc.ABC):
         """The turns: calls to render, or raw text to send as is."""
 
     async def script(self, runtime: Runtime, task: Task, info: SessionInfo, fmt: str = "codegym") -> list[str]:
-        """The model turns as text in ``fmt`` (``auto`` means ``codegym``)."""
-        fmt = "codegym" if fmt == "auto" else fmt
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown call format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        """The model turns as text in ``fmt`` (``auto`` and ``strict`` mean ``codegym``)."""
+        if fmt not in PARSE_FORMATS:
+            raise ValueError(f"unknown call format {fmt!r}; expected one of {', '.join(PARSE_FORMATS)}")
+        fmt = render_format(fmt)
         turns = await self.calls(runtime, task, info)
         return [t if isinstance(t, str) else render_call(t, fmt) for t in turns]
 

@@ -92,7 +92,7 @@ async def run_episodes(
 
 def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy (share of episodes whose env reward is 1), average reward, turns, invalid-call rate,
-    env errors and done reasons, over ``records``."""
+    env errors, turns whose only call was inside the reasoning, and done reasons, over ``records``."""
     n = len(records)
     turns = sum(r["turns"] for r in records)
     reasons = Counter(r["done_reason"] for r in records)
@@ -103,5 +103,6 @@ def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "avg_turns": turns / n if n else 0.0,
         "invalid_call_rate": sum(r["invalid_calls"] for r in records) / turns if turns else 0.0,
         "env_errors": sum(r["env_errors"] for r in records),
+        "calls_in_reasoning": sum(int(r.get("calls_in_reasoning") or 0) for r in records),
         "done_reasons": {k: reasons.get(k, 0) for k in DONE_REASONS},
     }

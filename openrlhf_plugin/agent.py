@@ -8,7 +8,10 @@ OpenRLHF loads the agent file (:mod:`openrlhf_plugin.agent_file`) in every vLLM 
   episode's messages and tool schemas rendered with the tokenizer's chat template (``native`` style).
 * ``step``: the generated text is one model turn of the :class:`~codegym_adapters.episode.Episode`
   (env work is awaited off the event loop); the observation comes back framed for the chat template
-  (:mod:`.chat_turns`), nothing once done, with reward tensors, ``done`` and ``extra_logs``.
+  (:mod:`.chat_turns`), nothing once done, with reward tensors, ``done`` and ``extra_logs``. A turn
+  the engine ended with ``finish_reason == "length"`` (the budget cut it) is passed as cut: the core's
+  rule ends the episode ``length`` without reading it (:class:`AgentExecutor` watches the engine's
+  finish reasons; OpenRLHF's own executor does not pass them to ``step``).
 * after the executor's loop: an episode still running (the token budget ran out) ends with
   ``length``; the response's ``reward`` (the episode's reward), ``scores`` (the env's 0/1 verdict)
   and ``extra_logs`` come from the finished episode; the env session is closed.
@@ -50,6 +53,7 @@ class SampleContext:
     runtime: SharedRuntime
     turns: ChatTurns
     agent: CodeGymAgent | None = None
+    last_finish: str | None = None  # the engine's finish reason for the latest turn
 
 
 # OpenRLHF constructs the agent with no arguments inside execute(); this carries the sample's context
@@ -103,7 +107,8 @@ class CodeGymAgent(AgentInstanceBase):
             episode = self.episode
             if episode is None or episode.done:
                 return self._result("", True)
-            turn = await episode.step(states.get("action_text") or "")
+            cut = self.context.last_finish == "length"
+            turn = await episode.step(states.get("action_text") or "", cut=cut)
             if turn.done_reason == "env_error":
                 _warn("env", f"codegym: env of {self.label!r} failed: {episode.error}")
             feedback = ""
@@ -191,13 +196,33 @@ class AgentExecutor(MultiTurnAgentExecutor):
         response: dict = {}
         try:
             response = await super().execute(
-                prompt, label, sampling_params, max_length, hf_tokenizer, llm_engine, images=images
+                prompt, label, sampling_params, max_length, hf_tokenizer, _FinishWatch(llm_engine, context),
+                images=images,
             )
         finally:
             _SAMPLE.reset(token)
             if context.agent is not None:
                 await context.agent.finish(response)
         return response
+
+
+class _FinishWatch:
+    """The engine, seen through: records each generation's finish reason in the sample's context."""
+
+    def __init__(self, engine: Any, context: SampleContext) -> None:
+        self._engine = engine
+        self._context = context
+
+    async def generate(self, *args: Any, **kwargs: Any) -> Any:
+        output = await self._engine.generate(*args, **kwargs)
+        try:
+            self._context.last_finish = output.outputs[0].finish_reason
+        except (AttributeError, IndexError, TypeError):
+            self._context.last_finish = None
+        return output
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
 
 
 _STANDALONE: dict[str, SampleContext] = {}

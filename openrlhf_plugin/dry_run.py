@@ -94,7 +94,7 @@ def _model_text(tokenizer: Any, ids: list[int], special: frozenset[int]) -> str:
 
 
 def decode_turns(tokenizer: Any, tokens: list[int], ranges: list[tuple[int, int]], frame: tuple[str, str],
-                 call_format: str) -> list[dict[str, Any]]:
+                 call_format: Any) -> list[dict[str, Any]]:
     """The episode's turns: each action range a model turn (its text, kind and parsed call), the tokens
     up to the next range the observation the model was shown."""
     special = frozenset(tokenizer.all_special_ids)
@@ -128,7 +128,7 @@ def summary_from_logs(logs: dict[str, Any], env: str) -> dict[str, Any]:
 
 
 def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], tokenizer: Any, max_len: int,
-                  frame: tuple[str, str], call_format: str, row: dict[str, Any] | None = None) -> dict[str, Any]:
+                  frame: tuple[str, str], call_format: Any, row: dict[str, Any] | None = None) -> dict[str, Any]:
     """One executor response as an episode record (see the module docstring); ``row`` (the dataset row)
     supplies the oracle's round count where the label does not carry it."""
     from .agent import task_from_label
@@ -225,7 +225,7 @@ async def _run(args: argparse.Namespace, tokenizer: Any, rows: list[dict[str, An
                     for i in indices))
                 elapsed = time.perf_counter() - start
                 log.add_batch([decode_record(r, dataset.labels[i], plans[i], tokenizer, args.max_len, frame,
-                                             settings.episode.call_format, rows[i])
+                                             settings.episode, rows[i])
                                for i, r in zip(indices, responses, strict=True)], elapsed)
     finally:
         await shared_runtime.close_all()

@@ -110,7 +110,9 @@ def stub_vllm() -> None:
 class ScriptedEngine:
     """Stands in for OpenRLHF's vLLM engine actor: each ``generate`` replays the next scripted turn as
     token ids ending in the stop token, which (as vLLM does) stays out of the text. A turn longer than
-    the budget is cut to it with ``finish_reason="length"``; after the script, the model writes prose."""
+    the budget is cut to it with ``finish_reason="length"``, as is a turn scripted as a
+    :class:`~codegym_adapters.policies.CutTurn` (without the stop token); after the script, the model
+    writes prose."""
 
     def __init__(self, tokenizer: Any, turns: list[str], after_script: str = AFTER_SCRIPT) -> None:
         self.tokenizer = tokenizer
@@ -124,9 +126,12 @@ class ScriptedEngine:
         await asyncio.sleep(0)  # other samples run between turns, as on vLLM's loop
         i = len(self.prompts)
         self.prompts.append(list(prompt_token_ids))
+        from codegym_adapters.policies import CutTurn
+
         text = self.turns[i] if i < len(self.turns) else self.after_script
-        ids = self.tokenizer.encode(text, add_special_tokens=False) + [self.stop_id]
-        finish = "stop"
+        cut = isinstance(text, CutTurn)
+        ids = self.tokenizer.encode(text, add_special_tokens=False) + ([] if cut else [self.stop_id])
+        finish = "length" if cut else "stop"
         if len(ids) > sampling_params.max_tokens:
             ids = ids[: sampling_params.max_tokens]
             text = self.tokenizer.decode(ids, skip_special_tokens=False)

@@ -8,7 +8,8 @@ Runtime: ``CODEGYM_RUNTIME`` (``sandbox`` where the core has it, else ``inproces
 the installed env packs), ``CODEGYM_STEP_TIMEOUT`` (seconds per env step, sandbox runtime) and
 ``CODEGYM_RUNTIME_OPTIONS`` (a JSON object of further runtime options).
 Episode: one variable per :class:`~codegym_adapters.episode.EpisodeConfig` field, named
-``CODEGYM_<FIELD>`` (``CODEGYM_DEFAULT_TURN_LIMIT``, ``CODEGYM_PROMPT_STYLE``, ...).
+``CODEGYM_<FIELD>`` (``CODEGYM_DEFAULT_TURN_LIMIT``, ``CODEGYM_MAX_TURNS``, ``CODEGYM_CALL_FORMAT``,
+``CODEGYM_REASONING``, ``CODEGYM_REASONING_MARKERS`` (``open,close;open,close``), ``CODEGYM_REWARD``, ...).
 Chat: ``CODEGYM_TURN_BOUNDARY`` (``template``: take the text around observations from the
 tokenizer's chat template; ``chatml``: fixed ``<|im_start|>``/``<|im_end|>`` boundaries).
 """
@@ -75,14 +76,15 @@ class AgentSettings:
             options["step_timeout"] = _convert(f"{PREFIX}STEP_TIMEOUT", env[f"{PREFIX}STEP_TIMEOUT"], 1.0)
         defaults = EpisodeConfig()
         episode = {
-            name: _convert(var, env[var], getattr(defaults, name))
+            name: _convert(var, env[var], _EXAMPLES.get(name, getattr(defaults, name)))
             for var, name in episode_variables().items()
             if env.get(var, "").strip()
         }
         try:
             episode_config = EpisodeConfig.from_mapping(episode)
         except ValueError as exc:  # EpisodeConfig names the field; name the variable that set it
-            names = [var for var, name in episode_variables().items() if str(exc).startswith(name)]
+            names = [var for var, name in sorted(episode_variables().items(), key=lambda kv: -len(kv[1]))
+                     if str(exc).startswith(name)]  # the longest field name that prefixes the message
             raise ValueError(f"{names[0] if names else 'CODEGYM_*'}: {exc}") from None
         return cls(
             runtime=env.get(f"{PREFIX}RUNTIME", "").strip() or default_runtime(),
@@ -103,8 +105,16 @@ def forwarded_variables(environ: Mapping[str, str] | None = None) -> dict[str, s
     return {k: v for k, v in env.items() if k.startswith(PREFIX)}
 
 
+# Fields whose default says nothing of their type: a value of the type they take.
+_EXAMPLES: dict[str, Any] = {"max_turns": 1}
+
+
 def _convert(name: str, text: str, like: Any) -> Any:
+    """``text`` as the type of ``like`` (bool, int or float; anything else stays text, which the
+    config checks: e.g. ``CODEGYM_REASONING_MARKERS="<think>,</think>"``). ``none`` clears an int."""
     text = text.strip()
+    if isinstance(like, int) and not isinstance(like, bool) and text.lower() in ("none", "null"):
+        return None
     try:
         if isinstance(like, bool):
             if text.lower() in _TRUE:

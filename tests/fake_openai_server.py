@@ -7,7 +7,8 @@ so a retried request gets the same answer. ``faults`` are spent one per chat req
 the policy is asked: ``"503"``, ``"429"``, ``"500"``, ``"drop"`` (close the connection without a reply),
 ``"hang"`` (answer after ``hang_s``), ``"garbage"`` (200 with a body that is not JSON), ``"no-choices"``
 (200 with JSON that is no chat completion), ``"400"``, ``"400-context"`` (a context-length refusal).
-A :class:`Reply` can carry a fault too, to fail one conversation every time.
+A :class:`Reply` can carry a fault too, to fail one conversation every time. With ``check_model`` a
+request for a model not in ``models`` gets vLLM's 404 ("The model `x` does not exist.").
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class FakeOpenAIServer:
     faults: Iterable[str] = ()
     hang_s: float = 2.0
     models: Sequence[str] = (MODEL,)
+    check_model: bool = False
     requests: list[Request] = field(default_factory=list)
     faults_served: list[str] = field(default_factory=list)
 
@@ -170,6 +172,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 self._send(400, {"error": {"message": "body must be a JSON object with messages"}})
+                return
+            if server.check_model and body.get("model") not in server.models:
+                self._send(404, {"object": "error", "type": "NotFoundError", "code": 404,
+                                 "message": f"The model `{body.get('model')}` does not exist."})
                 return
             fault = server._next_fault()
             reply = None if fault else server.policy(body)

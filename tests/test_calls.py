@@ -1,7 +1,6 @@
 """Tests for codegym_adapters.calls: parsing and rendering tool calls in every format."""
 
 import json
-import time
 
 import pytest
 
@@ -176,7 +175,8 @@ def test_codegym_extra_calls_in_list_and_blocks_are_counted():
         '<|FunctionCallBegin|>[{"name": "C"}, {"name": "D"}]<|FunctionCallEnd|>'
         "<|FunctionCallBegin|>not json<|FunctionCallEnd|>"
     )
-    assert_call(parse_call(text, "codegym"), "A", {}, "codegym", extra=4)
+    # the block that holds no JSON is no call, so it is not counted (issue 11, item 4)
+    assert_call(parse_call(text, "codegym"), "A", {}, "codegym", extra=3)
 
 
 def test_hermes_extra_blocks_are_counted():
@@ -300,14 +300,12 @@ HOSTILE = {
 }
 
 
-@pytest.mark.parametrize("fmt", [*FORMATS, "auto"])
+@pytest.mark.timeout(120)  # a hang guard only: speed is measured in benchmarks/bench_parse.py
+@pytest.mark.parametrize("fmt", [*FORMATS, "auto", "strict"])
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_input_returns_quickly_without_exception(name, fmt):
-    start = time.perf_counter()
+def test_hostile_input_returns_without_exception(name, fmt):
     turn = parse_call(HOSTILE[name], fmt)
-    elapsed = time.perf_counter() - start
     assert turn.kind in ("call", "no_call", "invalid")
-    assert elapsed < 5, elapsed  # generous; measured ~0.05 s for 10 MB on one core
 
 
 def test_huge_valid_call_is_parsed():

@@ -187,3 +187,105 @@ def test_config_from_mapping_rejects_unknown_keys():
     assert EpisodeConfig.from_mapping({"default_turn_limit": 9}).default_turn_limit == 9
     with pytest.raises(ValueError, match="turn_limt"):
         EpisodeConfig.from_mapping({"turn_limt": 9})
+
+
+# --- issue 11: cut turns, reasoning, never raising; issue 12: binary reward; issue 14: max_turns ----------
+
+DONE_2 = call("Done", answer=2)
+
+
+def _cut_run(catalog, texts, cut_text, config=None):
+    async def scenario():
+        async with make_runtime("inprocess", catalog) as runtime:
+            episode = Episode(runtime, Task.from_env_string(ENV), config or EpisodeConfig())
+            await episode.start()
+            for text in texts:
+                await episode.step(text)
+            turn = await episode.step(cut_text, cut=True)
+            await episode.close()
+            return episode, turn
+    return run(scenario())
+
+
+@pytest.mark.parametrize("cut_text", [
+    DONE_2 + " and then some prose the budget cu",  # a complete call, then prose that was cut
+    '<|FunctionCallBegin|>[{"name": "Done", "parameters": {"ans',  # cut inside the call JSON
+    "<|FunctionCallBe",  # cut inside the marker
+    "<think>I will call Done with 2",  # cut inside the reasoning
+])
+@pytest.mark.parametrize("policy", ["feedback", "penalty", "stop"])
+def test_a_cut_turn_is_never_run_and_ends_length_with_reward_zero(counter_catalog, cut_text, policy):
+    config = EpisodeConfig(invalid_call_policy=policy)
+    episode, turn = _cut_run(counter_catalog, [call("Add", x=1)], cut_text, config)
+    assert (turn.done, turn.kind, turn.observation) == (True, "cut", "")
+    assert (episode.done_reason, episode.reward, episode.env_reward) == ("length", 0.0, 0.0)
+    assert (episode.metrics.invalid_calls, episode.metrics.valid_calls, episode.metrics.turns) == (0, 1, 2)
+
+
+def test_length_carries_no_penalty_for_earlier_invalid_calls(counter_catalog):
+    config = EpisodeConfig(invalid_call_policy="penalty", invalid_penalty=0.25)
+    episode, _ = _cut_run(counter_catalog, ["<tool_call>{bad</tool_call>"], DONE_2, config)
+    assert (episode.done_reason, episode.reward, episode.metrics.invalid_calls) == ("length", 0.0, 1)
+
+
+def test_a_call_only_in_the_reasoning_is_not_run_and_is_counted(counter_catalog):
+    draft = f"<think>maybe {DONE_2}</think>Let me look first."
+    episode, turns = run(play(counter_catalog, [draft]))
+    assert (episode.done_reason, episode.reward, episode.metrics.calls_in_reasoning) == ("no_call", 0.0, 1)
+    episode, turns = run(play(counter_catalog, [f"<think>{DONE_2}</think>{call('Add', x=2)}", DONE_2]))
+    assert turns[0].call == ToolCall("Add", {"x": 2}) and episode.reward == 1.0
+    episode, _ = run(play(counter_catalog, [draft], config=EpisodeConfig(reasoning=False)))
+    assert episode.reward == 1.0  # reasoning stripping off: the draft runs
+
+
+def test_binary_reward_is_one_for_any_positive_env_reward(counter_catalog):
+    episode, _ = run(play(counter_catalog, [DONE_2], config=EpisodeConfig(reward="binary")))
+    assert (episode.reward, episode.env_reward) == (1.0, 1.0)
+    episode, _ = run(play(counter_catalog, [call("Done", answer=3)], config=EpisodeConfig(reward="binary")))
+    assert episode.reward == 0.0
+
+
+def test_max_turns_caps_the_row_limit_and_the_default():
+    config = EpisodeConfig(max_turns=64)
+    assert (config.cap_turns(256), config.cap_turns(10), config.cap_turns(None)) == (64, 10, 64)
+    assert EpisodeConfig(default_turn_limit=32).cap_turns(None) == 32
+    assert EpisodeConfig().cap_turns(256) == 256
+
+
+def test_max_turns_reaches_the_episode(counter_catalog):
+    task = Task.from_row({"ability": f"codegym_v1@{ENV}", "plugin_call_max_round": 256})
+    episode, _ = run(play(counter_catalog, [call("Add", x=0)] * 10, task=task, config=EpisodeConfig(max_turns=3)))
+    assert (episode.done_reason, episode.metrics.turns, episode.summary()["turn_limit"]) == ("turn_limit", 3, 3)
+
+
+NASTY_TURNS = {
+    "huge_integer": '{"name": "Done", "arguments": {"answer": ' + "7" * 5000 + "}}",
+    "surrogate_key": '{"name": "Add", "arguments": {"\udc80x": 1}}',
+    "surrogate_value": '{"name": "Add", "arguments": {"x": "\ud800"}}',
+    "surrogate_name": '{"name": "A\udc80dd", "arguments": {}}',
+    "escaped_surrogate_key": '{"name": "Add", "arguments": {"\\udc80x": 1}}',  # as a model writes it
+    "escaped_surrogate_name": '{"name": "A\\ud800dd", "arguments": {}}',
+    "deep": "<tool_call>" + "[" * 100_000,
+    "ten_mb": "{" * 10_000_000,
+    "not_a_str": 12345,
+}
+
+
+@pytest.mark.parametrize("case", list(NASTY_TURNS))
+def test_model_text_never_raises_and_observations_are_valid_utf8(counter_catalog, case):
+    config = EpisodeConfig(end_on_no_call=False)
+    episode, turns = run(play(counter_catalog, [NASTY_TURNS[case], DONE_2], config=config))
+    assert turns[0].kind in ("call", "invalid", "no_call")
+    for turn in turns:
+        turn.observation.encode("utf-8")  # what a tokenizer needs
+    if turns[0].kind == "invalid":
+        assert turns[0].observation.startswith("Error")
+    assert (episode.done_reason, episode.reward) == ("done", 1.0)  # the episode goes on
+
+
+def test_unknown_bad_config_values_for_the_new_options_are_rejected():
+    for bad in ({"max_turns": 0}, {"max_turns": True}, {"reward": "scaled"}, {"reasoning": "yes"},
+                {"reasoning_markers": [["<t>"]]}, {"call_format": "xml"}):
+        with pytest.raises(ValueError):
+            EpisodeConfig(**bad)
+    assert EpisodeConfig(call_format="strict").read_turn('<tool_call>{"name": "A"}</tool_call>').kind == "no_call"

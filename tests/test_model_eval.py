@@ -158,7 +158,7 @@ def test_garbage_replies_end_only_their_episode_with_a_model_error(text_setup, t
     with FakeOpenAIServer(ScriptedChat(scripts)) as server:
         records = evaluate(model_args(server.url, "--retries", "2", out=out), tasks)
     bad = records[1]
-    assert (bad["reward"], bad["done_reason"], bad["turns"]) == (0.0, "env_error", 1)
+    assert (bad["reward"], bad["done_reason"], bad["turns"]) == (0.0, "model_error", 1)
     assert message in bad["model_error"] and bad["error"] == bad["model_error"]
     assert len(server.chat_requests(keys[1])) == 1 + 3  # one good turn, then three tries of the bad one
     assert [r["reward"] for i, r in enumerate(records) if i != 1] == [1.0] * 3
@@ -173,7 +173,7 @@ def test_client_errors_are_not_retried_and_context_overflow_means_length(text_se
     with FakeOpenAIServer(ScriptedChat(scripts)) as server:
         records = evaluate(model_args(server.url, "--retries", "3"), tasks[:2])
     assert len(server.chat_requests(keys[0])) == 1
-    assert "HTTP 400" in records[0]["model_error"] and records[0]["done_reason"] == "env_error"
+    assert "HTTP 400" in records[0]["model_error"] and records[0]["done_reason"] == "model_error"
     assert (records[1]["done_reason"], records[1]["model_error"], records[1]["turns"]) == ("length", "", 1)
 
 
@@ -184,10 +184,11 @@ def test_length_finish_and_episode_token_budget_end_with_length(text_setup):
     with FakeOpenAIServer(ScriptedChat(scripts)) as server:
         cut = evaluate(model_args(server.url), tasks[:1])[0]
         budget = evaluate(model_args(server.url, "--max-episode-tokens", "300", "--model-name", "m"), tasks[1:2])[0]
-    assert (cut["done_reason"], cut["reward"], cut["turns"]) == ("length", 0.0, 1)
-    assert cut["trajectory"][-1]["kind"] == "length" and cut["trajectory"][-1]["finish_reason"] == "length"
+    # the cut turn counts as a turn but is not read or run (the episode's rule, as in both trainers)
+    assert (cut["done_reason"], cut["reward"], cut["turns"], cut["valid_calls"]) == ("length", 0.0, 2, 1)
+    assert cut["trajectory"][-1]["kind"] == "cut" and cut["trajectory"][-1]["finish_reason"] == "length"
     assert budget["done_reason"] == "length" and 1 <= budget["turns"] < 11
-    assert budget["trajectory"][-1]["kind"] == "length"  # cut off, or over the budget after it
+    assert budget["trajectory"][-1]["kind"] == "cut"  # cut off, or over the budget after it
     sent = [r.body["max_tokens"] for r in server.chat_requests(keys[1])]
     assert sent[0] == 300 and all(a >= b for a, b in zip(sent, sent[1:], strict=False))  # capped by what is left
 
@@ -247,7 +248,7 @@ def test_no_server_is_a_clear_error_or_a_recorded_model_error(text_setup, tmp_pa
     with pytest.raises(ValueError, match="--resume needs --out"):
         evaluate(model_args(url, "--resume"), tasks[:1])
     records = evaluate(model_args(url, "--retries", "1", "--model-name", "m"), tasks[:2])
-    assert [(r["done_reason"], r["reward"]) for r in records] == [("env_error", 0.0)] * 2
+    assert [(r["done_reason"], r["reward"]) for r in records] == [("model_error", 0.0)] * 2
     assert all("ConnectError" in r["model_error"] for r in records)
 
 

@@ -117,7 +117,7 @@ def test_summary_overall_per_env_and_per_policy(records):
     assert summary["accuracy"] == pytest.approx(6 / 20)
     assert set(summary["per_env"]) == set(ENVS)
     assert sum(m["episodes"] for m in summary["per_env"].values()) == 20
-    assert summary["done_reasons"]["env_error"] == 1 and summary["model_errors"] == 1
+    assert summary["done_reasons"]["model_error"] == 1 and summary["model_errors"] == 1
     assert "Bundled_B08__ShipCapacityEnv" in report.format_per_env(summary)
 
 

@@ -130,7 +130,7 @@ def _model_text(tokenizer: Any, ids: list[int], special: frozenset[int]) -> str:
 
 
 def decode_turns(tokenizer: Any, response: list[int], mask: list[int], frame: tuple[str, str],
-                 call_format: str) -> list[dict[str, Any]]:
+                 call_format: Any) -> list[dict[str, Any]]:
     """The episode's turns from its response tokens: each mask-1 span is a model turn (its text, kind
     and parsed call), the mask-0 span after it the observation the model was shown."""
     from .inprocess import segments
@@ -151,7 +151,7 @@ def _plain(value: Any) -> Any:
 
 
 def decode_record(output: Any, i: int, row: dict[str, Any], plan: dict[str, Any], tokenizer: Any,
-                  frame: tuple[str, str], call_format: str) -> dict[str, Any]:
+                  frame: tuple[str, str], call_format: Any) -> dict[str, Any]:
     """Trajectory ``i`` of a worker output as an episode record (see the module docstring)."""
     from codegym_adapters.tasks import Task
 
@@ -236,7 +236,7 @@ async def _run(args: argparse.Namespace, model_dir: Path, rows_file: Path, total
                 output = await worker.generate_sequences(batch)
                 elapsed = time.perf_counter() - start
                 log.add_batch([decode_record(output, j, chunk[j], plans[first + j], tokenizer, frame,
-                                             settings.episode.call_format) for j in range(len(chunk))], elapsed)
+                                             settings.episode) for j in range(len(chunk))], elapsed)
     finally:
         await close_shared_runtimes()
     return log.records

@@ -2,7 +2,8 @@
 
 Lets veRL's stock loops (``tool_agent``) read ``<|FunctionCallBegin|>[{"name": ..., "parameters":
 {...}}]<|FunctionCallEnd|>``. Parsing is the core's :func:`~codegym_adapters.calls.parse_call`; as in
-CodeGym, a turn holds at most one call, so only the first is returned.
+CodeGym, a turn holds at most one call, so only the first is returned. Calls inside reasoning blocks
+(``<think>...</think>``) are not calls, as in the CodeGym agent loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 
 from codegym_adapters.calls import CODEGYM_BEGIN, CODEGYM_END, parse_call
+from codegym_adapters.reasoning import DEFAULT_REASONING_MARKERS
 
 PARSER_NAME = "codegym"
 _BLOCK = re.compile(re.escape(CODEGYM_BEGIN) + r".*?(?:" + re.escape(CODEGYM_END) + r"|$)", re.DOTALL)
@@ -26,7 +28,7 @@ class CodeGymToolParser(ToolParser):
         text = self.tokenizer.decode(responses_ids)
         if CODEGYM_BEGIN not in text:
             return text, []
-        parsed = parse_call(text, "codegym")
+        parsed = parse_call(text, "codegym", DEFAULT_REASONING_MARKERS)
         content = _BLOCK.sub("", text)
         if parsed.call is None:
             return content, []

@@ -257,10 +257,10 @@ def test_a_bug_in_the_episode_code_ends_that_episode_only(agent_env, tokenizer, 
 
     original = Episode.step
 
-    async def flaky(self, text):
+    async def flaky(self, text, **kwargs):
         if "InitializeDp" in text:
             raise KeyError("unexpected")
-        return await original(self, text)
+        return await original(self, text, **kwargs)
 
     monkeypatch.setattr(Episode, "step", flaky)
     row = asyncio.run(make_row(ROBBER, asyncio.run(bundled_configs(ROBBER))[0]))

@@ -28,10 +28,18 @@ def test_every_episode_option_is_read_from_its_variable():
         "CODEGYM_INVALID_PENALTY": "0.5",
         "CODEGYM_MAX_CONSECUTIVE_INVALID": "7",
         "CODEGYM_END_ON_NO_CALL": "false",
+        "CODEGYM_MAX_TURNS": "64",
+        "CODEGYM_REASONING": "false",
+        "CODEGYM_REASONING_MARKERS": "<r>,</r>;<think>,</think>",
+        "CODEGYM_REWARD": "binary",
     }
     assert set(env) == set(settings.episode_variables())
     episode = AgentSettings.from_environ(env).episode
-    assert episode == EpisodeConfig("hermes", "native", 512, "penalty", 0.5, 7, False)
+    assert episode == EpisodeConfig("hermes", "native", 512, "penalty", 0.5, 7, False, 64, False,
+                                    (("<r>", "</r>"), ("<think>", "</think>")), "binary")
+    assert AgentSettings.from_environ({"CODEGYM_MAX_TURNS": "none"}).episode.max_turns is None
+    with pytest.raises(ValueError, match="CODEGYM_MAX_TURNS"):
+        AgentSettings.from_environ({"CODEGYM_MAX_TURNS": "many"})
 
 
 def test_runtime_variables():

@@ -212,7 +212,8 @@ def test_a_turn_cut_by_the_budget_ends_with_length_and_reward_zero(budget_run: R
     assert budget_run.field(i, "done_reason") == "length" and budget_run.field(i, "reward") == 0.0
     assert len(ids) == 160 and mask == [1] * 160
     assert ids == _turn_ids(budget_run.tok, budget_run.cases[i].turns[0])[:160]
-    assert budget_run.field(i, "turns") == 0  # the cut turn was never handed to the env
+    # the cut turn counts as a turn but was never read or handed to the env (the core's rule)
+    assert budget_run.field(i, "turns") == 1 and budget_run.field(i, "valid_calls") == 0
     assert budget_run.num_turns(i) == 2
     assert_reward(budget_run, i, 0.0)
 

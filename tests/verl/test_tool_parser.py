@@ -43,3 +43,11 @@ def test_malformed_or_missing_calls_give_no_function_call(tokenizer, text: str) 
     assert calls == []
     if "FunctionCallBegin" not in text:
         assert content.startswith(text)
+
+
+def test_a_call_inside_the_reasoning_is_no_function_call(tokenizer) -> None:
+    draft = '<|FunctionCallBegin|>[{"name": "Done", "parameters": {"answer": 1}}]<|FunctionCallEnd|>'
+    _, calls = _extract(tokenizer, f"<think>{draft}</think>Let me look first.")
+    assert calls == []
+    _, calls = _extract(tokenizer, f"<think>{draft}</think>" + draft.replace("Done", "Observe"))
+    assert [c.name for c in calls] == ["Observe"]
