@@ -264,6 +264,10 @@ def _spec_from_row(row: Mapping[str, Any], origin: str) -> EnvSpec | None:
     if not class_name:
         return None
     task = row.get("gym_task") if isinstance(row.get("gym_task"), str) else None
+    if not task:  # a training row carries its task in its prompt's user message
+        from .task_text import task_from_prompt  # (task_text builds on this module)
+
+        task = task_from_prompt(row.get("prompt"))
     return EnvSpec(class_name=str(class_name), code_id=code_id, origin=origin, task=task, _source=source)
 
 

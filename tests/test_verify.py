@@ -59,7 +59,7 @@ def test_bundled_envs_pass_in_the_sandbox(tmp_path, capsys):
     report = read_report(report_path)
     files = [p for p in BUNDLED.glob("*.py") if not p.name.startswith("__")]
     assert report["runtime"] == "sandbox"
-    assert report["summary"] == {"envs": len(files), "passed": len(files), "failed": 0,
+    assert report["summary"] == {"envs": len(files), "passed": len(files), "failed": 0, "no_configs": 0,
                                  "configs_checked": report["summary"]["configs_checked"]}
     assert report["quarantined"] == []
     for env in report["envs"]:

@@ -1,0 +1,157 @@
+"""What an env file says about itself, read statically with :mod:`ast` (its code never runs here).
+
+* :func:`example_env_strings`: the literal env strings of its ``if __name__ == "__main__":``
+  self-test block (upstream files build one or two envs there from ``"<ClassName>@{...}"`` literals:
+  ``codegym-format.md`` section 5, "Self-tests");
+* :func:`known_option_keys`: the option keys the env is known to read: keys of the options dicts in
+  its self-test env strings, its fixed ``CONFIGS``, its ``generate_config`` and the keys its
+  ``reset`` (or ``__init__``) looks up (``options.get("k")``, ``options["k"]``, ``"k" in options``).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import lru_cache
+
+from .envstring import parse_env_string
+from .errors import CodeGymError
+
+
+def example_env_strings(source: str, class_name: str) -> list[str]:
+    """The env strings for ``class_name`` written as literals in the file's self-test block, in
+    order, each once. A file that does not parse, or has no such block, gives none."""
+    return list(_examples(source, class_name))
+
+
+def example_options(source: str, class_name: str) -> list[dict]:
+    """The options of :func:`example_env_strings` (strings that do not parse are skipped)."""
+    out = []
+    for text in example_env_strings(source, class_name):
+        try:
+            out.append(dict(parse_env_string(text).options))
+        except CodeGymError:
+            continue
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _examples(source: str, class_name: str) -> tuple[str, ...]:
+    tree = _parse(source)
+    if tree is None:
+        return ()
+    found: list[str] = []
+    for block in _main_blocks(tree):
+        for node in _walk_outside_fstrings(block):
+            text = _string_value(node)
+            if text is not None and _names_class(text, class_name) and text not in found:
+                found.append(text)
+    return tuple(found)
+
+
+def _walk_outside_fstrings(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk`` that does not enter f-strings (their literal parts are not env strings)."""
+    todo = [node]
+    while todo:
+        current = todo.pop(0)
+        yield current
+        if not isinstance(current, ast.JoinedStr):
+            todo.extend(ast.iter_child_nodes(current))
+
+
+def known_option_keys(source: str, class_name: str) -> frozenset[str]:
+    """Option keys the env is known to read (see the module docstring); empty when none are known."""
+    return _known_keys(source, class_name)
+
+
+@lru_cache(maxsize=1024)
+def _known_keys(source: str, class_name: str) -> frozenset[str]:
+    tree = _parse(source)
+    if tree is None:
+        return frozenset()
+    keys: set[str] = set()
+    for options in example_options(source, class_name):
+        keys.update(str(k) for k in options)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CONFIGS" for t in node.targets):
+            keys.update(_dict_keys(node.value))
+        elif isinstance(node, ast.FunctionDef) and node.name == "generate_config":
+            keys.update(_dict_keys(node))
+        elif isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name in ("reset", "__init__"):
+                    keys.update(_looked_up_keys(item))
+    return frozenset(keys)
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _main_blocks(tree: ast.Module) -> Iterator[ast.If]:
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_main_test(node.test):
+            yield node
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and \
+        any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+
+
+def _string_value(node: ast.AST) -> str | None:
+    """A string constant, or a ``+`` of string constants."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _string_value(node.left), _string_value(node.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+
+
+def _names_class(text: str, class_name: str) -> bool:
+    head, sep, rest = text.strip().partition("@")
+    return bool(sep and rest.strip()) and (head == class_name or head.endswith(f"__{class_name}"))
+
+
+def _dict_keys(node: ast.AST) -> set[str]:
+    """String keys of every dict display (and ``dict(k=...)`` call) inside ``node``."""
+    keys = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Dict):
+            keys.update(k.value for k in sub.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "dict":
+            keys.update(kw.arg for kw in sub.keywords if kw.arg)
+    return keys
+
+
+def _looked_up_keys(func: ast.FunctionDef) -> set[str]:
+    """Keys looked up on the function's options parameter: ``.get("k")``, ``["k"]``, ``"k" in``."""
+    params = [a.arg for a in func.args.args[1:] + func.args.kwonlyargs]
+    names = {p for p in params if "option" in p or "config" in p or p in ("kwargs", "params")} or set(params)
+    keys = set()
+    for sub in ast.walk(func):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("get", "pop") \
+                and _is_name(sub.func.value, names) and sub.args and _const_str(sub.args[0]):
+            keys.add(sub.args[0].value)
+        elif isinstance(sub, ast.Subscript) and _is_name(sub.value, names) and _const_str(sub.slice):
+            keys.add(sub.slice.value)
+        elif isinstance(sub, ast.Compare) and _const_str(sub.left) and len(sub.ops) == 1 \
+                and isinstance(sub.ops[0], (ast.In, ast.NotIn)) and _is_name(sub.comparators[0], names):
+            keys.add(sub.left.value)
+    return keys
+
+
+def _is_name(node: ast.AST, names: set[str]) -> bool:
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _const_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
