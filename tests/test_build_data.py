@@ -191,20 +191,37 @@ def test_fixed_configs_come_first_then_generated_ones(tmp_path, tally_dir):
     assert manifest["counts"]["train_rows"] == 5 and manifest["envs"]["Reference_01__TallyEnv"]["rows"] == 5
 
 
-def test_upstream_env_files_take_configurations_from_a_configs_file(tmp_path):
+def test_upstream_env_files_take_configurations_from_a_configs_file(tmp_path, capsys):
     folder = tmp_path / "up"
     folder.mkdir()
     (folder / "Leetcode_5_I__TallyEnv.py").write_text(UPSTREAM_TALLY)
     configs = tmp_path / "configs.txt"
     configs.write_text("".join(f"TallyEnv@{{'nums': {list(range(n))}}}\n" for n in (3, 6, 9)))
     assert codegym("build-data", "--envs", str(folder), "--out", str(tmp_path / "none"), "--runtime", "inprocess") == 2
-    manifest = build(tmp_path / "o", "--configs", str(configs), "--runtime", "inprocess", envs=folder)
+    # an env string file carries no task text and the env file none either: refused, naming the env
+    capsys.readouterr()
+    assert codegym("build-data", "--envs", str(folder), "--configs", str(configs), "--out", str(tmp_path / "r"),
+                   "--runtime", "inprocess") == 2
+    err = capsys.readouterr().err
+    assert "no task text" in err and "Leetcode_5_I__TallyEnv" in err and "--tasks" in err
+    assert "--allow-missing-task" in err and not (tmp_path / "r" / "train.jsonl").exists()
+    # written anyway only when asked, and the rows say so
+    manifest = build(tmp_path / "o", "--configs", str(configs), "--allow-missing-task", "--runtime", "inprocess",
+                     envs=folder)
     rows = read_rows(tmp_path / "o" / "train.jsonl")
     assert [r["extra_info"]["solve_fc_round"] for r in rows] == [14, 20]  # 3 numbers: 8 calls, under 10
     assert [r["extra_info"]["config_source"] for r in rows] == ["record", "record"]
+    assert all(r["extra_info"]["task_missing"] is True for r in rows)
     assert manifest["counts"]["dropped"]["rounds_below_min"] == 1
-    assert "Add up" not in rows[0]["prompt"][1]["content"]  # no task text: the generic one names the env
-    assert "Leetcode_5_I__TallyEnv" in rows[0]["prompt"][1]["content"]
+    assert manifest["envs"]["Leetcode_5_I__TallyEnv"]["task_missing"] is True
+    assert "Leetcode_5_I__TallyEnv" in rows[0]["prompt"][1]["content"]  # the generic text names the env
+    # a --tasks file gives the problem statement, keyed by code_id
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"code_id": "Leetcode_5_I", "task": "Add up the hidden numbers."}) + "\n")
+    build(tmp_path / "t", "--configs", str(configs), "--tasks", str(tasks), "--runtime", "inprocess", envs=folder)
+    rows = read_rows(tmp_path / "t" / "train.jsonl")
+    assert rows and all(r["prompt"][1]["content"].endswith("Add up the hidden numbers.") for r in rows)
+    assert all("task_missing" not in r["extra_info"] for r in rows)
 
 
 def test_native_prompt_style_carries_tool_schemas(tmp_path, tally_dir):
