@@ -222,9 +222,45 @@ class Catalog:
         raise EnvNotFound(f"unknown env {name!r} ({len(self)} envs in the catalog){hint}")
 
     def resolve(self, env: str | EnvRef) -> tuple[EnvSpec, dict[str, Any]]:
-        """Resolve an env string (any accepted spelling) to its spec and options dict."""
+        """Resolve an env string (any accepted spelling) to its spec and options dict.
+
+        Warns (once per env and set of keys) when option keys are not among those the env is known
+        to read (:func:`~codegym_adapters.envfile.known_option_keys`): a misspelt key is otherwise
+        silently ignored and the env runs its defaults.
+        """
         ref = parse_env_string(env) if isinstance(env, str) else env
-        return self.get(ref.name), dict(ref.options)
+        spec, options = self.get(ref.name), dict(ref.options)
+        warn_unknown_option_keys(spec, options)
+        return spec, options
+
+
+_warned_keys: set[tuple[str, frozenset[str]]] = set()
+
+
+def unknown_option_keys(spec: EnvSpec, options: Mapping[str, Any]) -> list[str]:
+    """Keys of ``options`` the env is not known to read; none when nothing is known about it."""
+    from .envfile import known_option_keys  # (envfile reads sources this module indexes)
+
+    try:
+        known = known_option_keys(spec.source, spec.class_name)
+    except EnvLoadError:
+        return []
+    return sorted(str(k) for k in options if known and str(k) not in known)
+
+
+def warn_unknown_option_keys(spec: EnvSpec, options: Mapping[str, Any]) -> None:
+    """Warn once per env and key set about :func:`unknown_option_keys`."""
+    unknown = unknown_option_keys(spec, options)
+    if not unknown or (spec.name, frozenset(unknown)) in _warned_keys:
+        return
+    _warned_keys.add((spec.name, frozenset(unknown)))
+    from .envfile import known_option_keys
+
+    known = sorted(known_option_keys(spec.source, spec.class_name))
+    hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, known, n=1)) else repr(k)
+             for k in unknown]
+    warnings.warn(f"env {spec.name}: option key(s) {', '.join(hints)} are not among those it is known to read "
+                  f"({', '.join(known)}); it may ignore them and run its defaults", UserWarning, stacklevel=3)
 
 
 # -- helpers -------------------------------------------------------------------------------------

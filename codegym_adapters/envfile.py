@@ -40,13 +40,17 @@ def _examples(source: str, class_name: str) -> tuple[str, ...]:
     tree = _parse(source)
     if tree is None:
         return ()
-    found: list[str] = []
+    found: list[tuple[int, int, str]] = []
     for block in _main_blocks(tree):
         for node in _walk_outside_fstrings(block):
             text = _string_value(node)
-            if text is not None and _names_class(text, class_name) and text not in found:
-                found.append(text)
-    return tuple(found)
+            if text is not None and _names_class(text, class_name):
+                found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), text))
+    ordered: list[str] = []
+    for _, _, text in sorted(found):  # in source order
+        if text not in ordered:
+            ordered.append(text)
+    return tuple(ordered)
 
 
 def _walk_outside_fstrings(node: ast.AST) -> Iterator[ast.AST]:
@@ -135,7 +139,7 @@ def _dict_keys(node: ast.AST) -> set[str]:
 def _looked_up_keys(func: ast.FunctionDef) -> set[str]:
     """Keys looked up on the function's options parameter: ``.get("k")``, ``["k"]``, ``"k" in``."""
     params = [a.arg for a in func.args.args[1:] + func.args.kwonlyargs]
-    names = {p for p in params if "option" in p or "config" in p or p in ("kwargs", "params")} or set(params)
+    names = {p for p in params if "opt" in p or "config" in p or p == "kwargs"}
     keys = set()
     for sub in ast.walk(func):
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("get", "pop") \
