@@ -374,3 +374,52 @@ def test_bad_input_gets_clear_errors(tmp_path, capsys, tally_dir):
     assert codegym("build-data", "--convert", str(bad), "--out", str(tmp_path / "o")) == 2
     assert f"{bad}:1: 'prompt' must be a non-empty list" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# -- one reader per numeric row field (issue 11) ---------------------------------------------------
+@pytest.mark.parametrize(
+    "value, expected, warns",
+    [(20, 20, False), (20.0, 20, False), ("20.0", 20, False), ("1e2", 100, False), (" 64 ", 64, False),
+     (True, None, True), (False, None, True), ("twenty", None, True), (float("inf"), None, True),
+     ("nan", None, False), (None, None, False), ("", None, False)],
+)
+def test_training_and_build_data_read_a_turn_limit_the_same_way(tmp_path, value, expected, warns):
+    from codegym_adapters.rows import convert_row, read_count
+
+    ability = "codegym_v1@Reference_01__TallyEnv@{\"nums\": [1, 2]}"
+    row = {"ability": ability, "prompt": [{"role": "user", "content": "Add up."}], "plugin_call_max_round": value,
+           "extra_info": {"index": 1, "solve_fc_round": 12}}
+    with pytest.warns(UserWarning, match="Reference_01__TallyEnv") if warns else _no_warning():
+        task = Task.from_row(row)  # the training path (both plugins read rows through Task.from_row)
+    with pytest.warns(UserWarning, match="up.jsonl:3") if warns else _no_warning():
+        converted = convert_row(row, default_turn_limit=256, where="up.jsonl:3")  # build-data --convert
+    assert task.turn_limit == expected
+    assert converted["plugin_call_max_round"] == (256 if expected is None else expected)
+    with pytest.warns(UserWarning, match="plugin_call_max_round") if warns else _no_warning():
+        assert read_count(value, "plugin_call_max_round", "row 1") == expected
+    # inside extra_info (the hub's placement), also as a Python-literal extra_info string
+    extras = [{"plugin_call_max_round": value}]
+    if not isinstance(value, float):  # str() of inf/nan is no literal
+        extras.append(str({"plugin_call_max_round": value}))
+    for extra in extras:
+        with pytest.warns(UserWarning, match="plugin_call_max_round") if warns else _no_warning():
+            assert Task.from_row({"ability": ability, "extra_info": extra}).turn_limit == expected
+
+
+def _no_warning():
+    import warnings
+    from contextlib import contextmanager
+
+    @contextmanager
+    def manager():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+
+    return manager()
+
+
+def _warnings_allowed():
+    import warnings
+
+    return warnings.catch_warnings()
