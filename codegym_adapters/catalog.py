@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .envstring import EnvRef, parse_env_string
-from .errors import AmbiguousEnv, EnvLoadError, EnvNotFound
+from .errors import AmbiguousEnv, CodeGymError, EnvLoadError, EnvNotFound
 
 ENTRY_POINT_GROUP = "codegym_adapters.envs"
 _FILE_RE = re.compile(r"^(?P<code_id>.+?)__(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -92,8 +92,11 @@ class Catalog:
     """An index of env specs by name, filled from paths, records, rows and installed packs."""
 
     def __init__(self, specs: Iterable[EnvSpec] = ()) -> None:
+        from .task_text import TaskTexts  # (task_text builds on this module)
+
         self._by_name: dict[str, EnvSpec] = {}
         self._by_class: dict[str, list[str]] = {}
+        self.row_tasks = TaskTexts()  # task texts of rows that carry no env source, by env name
         for spec in specs:
             self.add(spec)
 
@@ -116,7 +119,10 @@ class Catalog:
         return catalog
 
     def add(self, spec: EnvSpec) -> None:
-        """Add one spec; a later spec of the same name replaces an earlier one."""
+        """Add one spec; a later spec of the same name replaces an earlier one. A spec without task
+        text takes one from rows of the same env added before (their prompt's user message)."""
+        if not (spec.task and spec.task.strip()):
+            spec.task = self.row_tasks.for_spec(spec) or spec.task
         if spec.name not in self._by_name:
             self._by_class.setdefault(spec.class_name, []).append(spec.name)
         self._by_name[spec.name] = spec
@@ -144,12 +150,27 @@ class Catalog:
         return len(self._by_name) - before
 
     def add_rows(self, rows: Iterable[Mapping[str, Any]], *, origin: str = "rows") -> int:
-        """Add envs carried by dataset rows (hub ``envs_*`` rows, or training rows with ``gym_env``)."""
+        """Add envs carried by dataset rows (hub ``envs_*`` rows, or training rows with ``gym_env``).
+
+        Training rows without env source still bring their task text (the prompt's user message) to
+        the envs they name that have none, here or added later.
+        """
+        from .task_text import TaskTexts, attach_tasks
+
         before = len(self._by_name)
+        found = TaskTexts()
         for i, row in enumerate(rows):
             spec = _spec_from_row(row, f"{origin}#{i}")
             if spec is not None and spec.name not in self._by_name:
                 self.add(spec)
+            elif spec is None and isinstance(row, Mapping) and isinstance(row.get("ability"), str):
+                try:
+                    ref = parse_env_string(row["ability"])
+                except CodeGymError:
+                    continue
+                found.add_item(row, [ref.name])
+        self.row_tasks.update(found)
+        attach_tasks(self, found)
         return len(self._by_name) - before
 
     def add_installed(self) -> int:

@@ -733,3 +733,25 @@ def test_unknown_option_keys_warn(capsys: pytest.CaptureFixture[str]) -> None:
         upstream.resolve(GRID)
         upstream.resolve(STAIRS)
         bundled.resolve('HouseRobberEnv@{"housez": [1, 2]}')  # warned once already
+
+
+def test_eval_takes_the_task_from_rows_given_with_the_envs(tmp_path: Path) -> None:
+    from codegym_adapters.prompts import build_prompt
+
+    task = "Count the paths."
+    rows = write_jsonl(tmp_path / "rows.jsonl", _upstream_rows([GRID], task))
+    for paths in ([FOLDER, rows], [rows, FOLDER]):  # the rows before or after the env files
+        catalog = Catalog.from_paths(paths)
+        assert catalog.get("GridPathCountEnv").task == task
+        assert catalog.get("TreeDepthEnv").task is None
+
+    async def main() -> str:
+        async with make_runtime("inprocess", Catalog.from_paths([FOLDER, rows])) as runtime:
+            async with await runtime.open(GRID) as session:
+                return build_prompt("codegym", session.info, "codegym").messages[1]["content"]
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run(main()).endswith(task)
