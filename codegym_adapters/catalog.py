@@ -304,7 +304,9 @@ def _spec_from_py_file(path: Path) -> EnvSpec:
 
 
 def _spec_from_row(row: Mapping[str, Any], origin: str) -> EnvSpec | None:
-    extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
+    from .rows import read_extra_info  # (rows builds on modules this one is imported by)
+
+    extra = read_extra_info(row.get("extra_info"))  # a dict, or JSON / Python-literal text
     source = row.get("env_code") or row.get("gym_env") or extra.get("gym_env")
     if not isinstance(source, str) or not source.strip():
         return None

@@ -32,28 +32,28 @@ def build_env(cls: type, options: dict[str, Any]) -> tuple[Any, str]:
 
     Raises whatever the env's own code raises (the caller names the env).
     """
-    texts = list(env_strings(cls.__name__, options))
     factory = getattr(cls, "from_env_str", None)
-    if texts and callable(factory):
-        return _first_that_builds(lambda text: factory(text), texts, cls)
-    if texts and _takes_one_argument(cls):
-        return _first_that_builds(lambda text: cls(text), texts, cls)
+    if _travels(options):
+        if callable(factory):
+            return _first_that_builds(factory, env_strings(cls.__name__, options), cls)
+        if _takes_one_argument(cls):
+            return _first_that_builds(cls, env_strings(cls.__name__, options), cls)
     return _without_default_reset(cls, options)
 
 
 def env_strings(class_name: str, options: dict[str, Any]) -> Iterator[str]:
     """``<ClassName>@<options>`` spellings upstream decoders read: the Python literal, then JSON
     when it differs. None when the options cannot travel in an env string intact."""
-    literal = repr(options)
-    if "@" in literal or not _finite(options):
+    if not _travels(options):
         return
+    literal = repr(options)
     yield f"{class_name}@{literal}"
     as_json = json.dumps(options, ensure_ascii=False)
     if as_json != literal:
         yield f"{class_name}@{as_json}"
 
 
-def _first_that_builds(make: Any, texts: list[str], cls: type) -> tuple[Any, str]:
+def _first_that_builds(make: Any, texts: Iterator[str], cls: type) -> tuple[Any, str]:
     error: BaseException | None = None
     for text in texts:
         _install_capture(cls)
@@ -119,13 +119,16 @@ def _takes_one_argument(cls: type) -> bool:
     return True
 
 
-def _finite(value: Any) -> bool:
+def _travels(value: Any) -> bool:
+    """Whether ``value`` survives an upstream env string: no "@" in any text, no non-finite number."""
+    if isinstance(value, str):
+        return "@" not in value
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
+        return all(_travels(k) and _travels(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
+        return all(_travels(v) for v in value)
     return True
 
 

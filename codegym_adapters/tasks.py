@@ -28,7 +28,8 @@ class Task:
     env: str  # "<code_id>__<ClassName>@<options>" (any accepted spelling)
     prompt: list[dict[str, Any]] | None = None  # the row's own messages, if any
     turn_limit: int | None = None  # the row's plugin_call_max_round
-    solve_fc_round: int | None = None
+    solve_fc_round: int | None = None  # upstream's count: every env step of the oracle, nested ones too
+    oracle_turns: int | None = None  # the oracle's top-level calls (rows built by build-data carry it)
     oracle_calls: list[ToolCall] | None = None  # from extra_info.std_traj
     data_source: str = DEFAULT_DATA_SOURCE
     index: int | None = None
@@ -75,6 +76,7 @@ class Task:
             turn_limit=number("plugin_call_max_round", row.get("plugin_call_max_round"),
                               extra.get("plugin_call_max_round")),
             solve_fc_round=number("solve_fc_round", extra.get("solve_fc_round"), row.get("solve_fc_round")),
+            oracle_turns=number("oracle_turns", extra.get("oracle_turns")),
             oracle_calls=parse_trajectory(extra.get("std_traj")),
             data_source=str(row.get("data_source") or DEFAULT_DATA_SOURCE),
             index=number("index", extra.get("index"), row.get("index")),

@@ -479,3 +479,18 @@ def test_row_nulls_do_not_hide_extra_info_values() -> None:
            "extra_info": {"plugin_call_max_round": 512, "index": 3, "solve_fc_round": None}}
     task = Task.from_row(row)
     assert (task.turn_limit, task.index, task.solve_fc_round) == (512, 3, None)
+
+
+def test_rows_whose_extra_info_is_a_python_literal_string() -> None:
+    row = {"ability": 'codegym_v1@Leetcode_7_I__StairClimbEnv@{"n": 3, "moves": [1, 2]}', "code_id": "Leetcode_7_I",
+           "extra_info": str({"gym_env": STAIR_SOURCE, "index": 4, "solve_fc_round": "12", "flag": True}),
+           "prompt": [{"role": "user", "content": "Rules.\nQuestion: Climb the stairs."}]}
+    catalog = Catalog()
+    assert catalog.add_rows([row]) == 1
+    spec = catalog.get("Leetcode_7_I__StairClimbEnv")
+    assert spec.task == "Climb the stairs."
+    assert_loads(spec)
+    from codegym_adapters.tasks import Task
+
+    task = Task.from_row(row)
+    assert (task.index, task.solve_fc_round, task.extra_info["flag"]) == (4, 12, True)
