@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -42,8 +43,9 @@ def _examples(source: str, class_name: str) -> tuple[str, ...]:
         return ()
     found: list[tuple[int, int, str]] = []
     for block in _main_blocks(tree):
+        names = _literal_names(tree.body) | _literal_names(block.body)
         for node in _walk_outside_fstrings(block):
-            text = _string_value(node)
+            text = _string_value(node, names)
             if text is not None and _names_class(text, class_name):
                 found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), text))
     ordered: list[str] = []
@@ -109,15 +111,67 @@ def _is_main_test(test: ast.expr) -> bool:
         any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
 
 
-def _string_value(node: ast.AST) -> str | None:
-    """A string constant, or a ``+`` of string constants."""
+def _string_value(node: ast.AST, names: dict[str, object] | None = None) -> str | None:
+    """The text of a string expression made only of literals: a constant, ``+`` of such, an f-string
+    whose fields are literals (or names bound to literals), or ``str``/``repr``/``json.dumps`` of a
+    literal. ``None`` for anything that would need running code."""
+    names = names or {}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _string_value(node.left), _string_value(node.right)
+        left, right = _string_value(node.left, names), _string_value(node.right, names)
         if left is not None and right is not None:
             return left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                parts.append(value.value)
+                continue
+            if not isinstance(value, ast.FormattedValue) or value.format_spec is not None:
+                return None
+            found, literal = _literal(value.value, names)
+            if not found:
+                return None
+            parts.append(repr(literal) if value.conversion == ord("r") else str(literal))
+        return "".join(parts)
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        func = ast.unparse(node.func)
+        found, literal = _literal(node.args[0], names)
+        if found and func in ("str", "repr"):
+            return repr(literal) if func == "repr" or not isinstance(literal, str) else literal
+        if found and func in ("json.dumps", "dumps"):
+            try:
+                return json.dumps(literal)
+            except (TypeError, ValueError):
+                return None
     return None
+
+
+def _literal(node: ast.AST, names: dict[str, object]) -> tuple[bool, object]:
+    """``(True, value)`` for a literal expression or a name bound to one, else ``(False, None)``."""
+    if isinstance(node, ast.Name):
+        return (True, names[node.id]) if node.id in names else (False, None)
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def _literal_names(body: list[ast.stmt]) -> dict[str, object]:
+    """Names assigned exactly once in ``body`` (not nested deeper) to a literal value."""
+    values: dict[str, object] = {}
+    seen: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+            found, value = _literal(stmt.value, {})
+            if name in seen or not found:
+                values.pop(name, None)
+            else:
+                values[name] = value
+            seen.add(name)
+    return values
 
 
 def _names_class(text: str, class_name: str) -> bool:

@@ -624,10 +624,14 @@ def test_example_env_strings_are_read_without_running_the_file(tmp_path: Path) -
               f"    open({str(marker)!r}, 'w').write('x')\n"
               f"    raise SystemExit(E.from_env_str('E@{{\"alpha\": 2}}'))\n"
               f"    s = 'E@' + \"{{'beta': 3}}\"\n"
-              f"    t = f'E@{{ {{}} }}'\n"  # an f-string is not a literal env string
+              f"    options = {{'gamma': [1, 2]}}\n"
+              f"    t = f'E@{{options}}'\n"  # f-strings of literals, and names bound to them, are literals
+              f"    v = 'E@' + json.dumps({{'delta': None}})\n"
+              f"    w = f'E@{{E.default_options()}}'\n"  # a call would have to run: not read
               f"    u = 'Other@{{\"alpha\": 4}}'\n")
-    assert example_env_strings(source, "E") == ['E@{"alpha": 2}', "E@{'beta': 3}"]
-    assert known_option_keys(source, "E") == {"alpha", "beta"}
+    assert example_env_strings(source, "E") == ['E@{"alpha": 2}', "E@{'beta': 3}", "E@{'gamma': [1, 2]}",
+                                                'E@{"delta": null}']
+    assert known_option_keys(source, "E") == {"alpha", "beta", "gamma", "delta"}
     assert not marker.exists()
     assert example_env_strings("def broken(:\n", "E") == []
 
