@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog, EnvSpec, read_rows
+from .catalog import Catalog, EnvSpec, read_rows, warn_unknown_option_keys
 from .envfile import example_options
 from .envstring import parse_env_string
 from .errors import CodeGymError, EnvLoadError
@@ -195,6 +195,8 @@ def known_configs(spec: EnvSpec, module_configs: Iterable[Any], extra: ConfigInd
     ``Runtime.module_info``); each configuration once. Raises :class:`EnvLoadError` if the source
     cannot be read."""
     records = extra.configs_for(spec) if extra is not None else []
+    for config in records:  # a misspelt key in a configs file would run the env's defaults unnoticed
+        warn_unknown_option_keys(spec, config.options)
     examples = [Config(options, "example") for options in example_options(spec.source, spec.class_name)]
     return dedupe(records + examples + fixed_configs(module_configs))
 

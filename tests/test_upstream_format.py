@@ -641,10 +641,24 @@ def _upstream_without_examples(class_name: str = "GridPathCountEnv") -> str:
     return source[: source.index("# Test the environment")]
 
 
-def test_no_configs_is_its_own_status_with_advice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _stairs_whose_defaults_break_get_ref_answer() -> str:
+    source = _upstream_without_examples("StairClimbEnv")
+    edit = "    def get_ref_answer(self):\n"
+    assert source.count(edit) == 1
+    return source.replace(edit, edit + "        smallest = self.moves[0]  # IndexError with the empty defaults\n")
+
+
+@pytest.mark.parametrize("file_name, source, failure, config", [
+    ("Leetcode_90007_I__GridPathCountEnv.py", lambda: _upstream_without_examples(), "KeyError",
+     'GridPathCountEnv@{"grid": ["...", "..."]}'),  # reset({}) raises
+    ("Leetcode_90001_I__StairClimbEnv.py", _stairs_whose_defaults_break_get_ref_answer, "IndexError",
+     'StairClimbEnv@{"n": 5, "moves": [1, 2]}'),  # get_ref_answer() raises on the defaults
+])
+def test_no_configs_is_its_own_status_with_advice(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  file_name: str, source: Any, failure: str, config: str) -> None:
     folder = tmp_path / "bare"
     folder.mkdir()
-    (folder / "Leetcode_90007_I__GridPathCountEnv.py").write_text(_upstream_without_examples())
+    (folder / file_name).write_text(source())
     report_path = tmp_path / "report.json"
     assert cli.main(["verify", str(folder), "--runtime", "inprocess", "--report", str(report_path)]) == 1
     out = capsys.readouterr().out
@@ -652,10 +666,10 @@ def test_no_configs_is_its_own_status_with_advice(tmp_path: Path, capsys: pytest
     report = json.loads(report_path.read_text())
     (env,) = report["envs"]
     assert (env["status"], env["reason"]) == ("no_configs", "no_configs")
-    assert "KeyError" in env["detail"] and "--configs" in env["detail"] and "__main__" in env["detail"]
+    assert failure in env["detail"] and "--configs" in env["detail"] and "__main__" in env["detail"]
     assert report["summary"]["failed"] == 0 and report["summary"]["no_configs"] == 1
     configs = tmp_path / "configs.txt"
-    configs.write_text('GridPathCountEnv@{"grid": ["...", "..."]}\n')
+    configs.write_text(config + "\n")
     assert cli.main(["verify", str(folder), "--runtime", "inprocess", "--report", "", "--configs", str(configs)]) == 0
 
 
@@ -759,3 +773,14 @@ def test_eval_takes_the_task_from_rows_given_with_the_envs(tmp_path: Path) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert run(main()).endswith(task)
+
+
+def test_unknown_option_keys_in_a_configs_file_warn(tmp_path: Path) -> None:
+    from codegym_adapters import catalog as catalog_module
+
+    catalog_module._warned_keys.clear()
+    configs = tmp_path / "configs.txt"
+    configs.write_text('StairClimbEnv@{"n": 4, "move": [1, 2]}\n')
+    with pytest.warns(UserWarning, match=r"'move' \(did you mean 'moves'\?\)"):
+        assert cli.main(["verify", str(FOLDER / "Leetcode_90001_I__StairClimbEnv.py"), "--configs", str(configs),
+                         "--runtime", "inprocess", "--report", ""]) == 0
