@@ -32,10 +32,14 @@ from .task_text import attach_tasks, read_task_file
 _DESCRIPTION = """Build training rows in the CodeGym layout for veRL (DIR/train.parquet, DIR/val.parquet, with
 agent_name) and OpenRLHF (DIR/train.jsonl, DIR/val.jsonl, with datasource), plus DIR/manifest.json.
 From envs: per env, its fixed configurations then generated ones, each solved by the env's oracle to
-measure solve_fc_round, kept if within the rounds filter. With --convert: upstream rows in our layout.
+measure solve_fc_round (as upstream counts it: every env step, nested ones too), kept if within the
+rounds filter; each env needs task text (a record's gym_task, rows' prompts, --tasks, or the file's
+TASK). With --convert: upstream rows in our layout, prompts unchanged.
 The validation split is made of whole held-out envs; the same inputs and seed give identical files."""
 _EPILOG = """examples:
   codegym build-data --envs envs/ --out data/ --per-env 16 --val-envs 2 --seed 0
+  codegym build-data --envs upstream_envs/ --configs rows.jsonl --out data/   # tasks from the rows' prompts
+  codegym build-data --envs upstream_envs/ --tasks tasks.jsonl --out data/    # {"code_id": ..., "task": ...}
   codegym build-data --convert task_en.parquet --out data/ --val-envs 50 --max-pass-rate 0.25"""
 
 
