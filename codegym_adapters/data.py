@@ -299,6 +299,24 @@ def write_dataset(out_dir: Path, splits: Mapping[str, Sequence[Mapping[str, Any]
     return digests
 
 
+async def envs_without_task(runtime: Runtime, specs: Sequence[EnvSpec], jobs: int = 4) -> list[EnvRows]:
+    """The envs of ``specs`` with no task text anywhere (checked before any oracle runs), as groups
+    whose error is :data:`NO_TASK`. Envs that fail to load are left to the build to report."""
+    gate = asyncio.Semaphore(max(1, jobs))
+
+    async def lacks(spec: EnvSpec) -> bool:
+        if spec.task and spec.task.strip():
+            return False
+        async with gate:
+            try:
+                return not (await runtime.module_info((spec, {}))).get("task")
+            except CodeGymError:
+                return False
+
+    flags = await asyncio.gather(*(lacks(s) for s in specs))
+    return [EnvRows(env=s.name, error=NO_TASK, task_missing=True) for s, flag in zip(specs, flags, strict=True) if flag]
+
+
 def missing_task_error(groups: Sequence[EnvRows]) -> str | None:
     """The refusal for envs left without task text (``None`` when every env has one)."""
     names = sorted(g.env for g in groups if g.error == NO_TASK)

@@ -19,6 +19,7 @@ from .data import (
     assign_splits,
     build_from_envs,
     convert_rows,
+    envs_without_task,
     manifest,
     missing_task_error,
     write_dataset,
@@ -137,6 +138,10 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 
         async def main() -> list[EnvRows]:
             async with runtime:
+                if not options.allow_missing_task:  # refuse before any oracle runs
+                    missing = await envs_without_task(runtime, specs, args.jobs)
+                    if missing:
+                        return missing
                 bar = tqdm(total=len(specs) * options.per_env, desc="build-data", unit="config", file=sys.stderr,
                            disable=not args.progress)
                 try:
