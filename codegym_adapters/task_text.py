@@ -26,9 +26,9 @@ from .catalog import EnvSpec, read_rows
 from .errors import EnvLoadError
 
 MISSING_TASK_ADVICE = (
-    "give the task text with --tasks FILE (rows of code_id or env name with task), with verified records "
-    "that carry gym_task, with training rows of the same env whose prompt holds it (e.g. --configs "
-    "rows.jsonl), or as TASK = \"...\" in the env file"
+    "give the task text with verified records that carry gym_task, with training rows of the same env "
+    "whose prompt holds it (given with --envs, or build-data --configs rows.jsonl), with build-data "
+    "--tasks FILE (rows of code_id or env name with task), or as TASK = \"...\" in the env file"
 )
 _QUESTION = re.compile(r"(?:^|\n)\s*Question:\s*", re.IGNORECASE)
 _warned: set[str] = set()
