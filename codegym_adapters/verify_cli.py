@@ -40,15 +40,18 @@ def report_dict(reports: Sequence[EnvReport], *, runtime: str, limits: dict[str,
 
 
 def format_table(reports: Sequence[EnvReport]) -> str:
-    """One line per env: status, configurations checked, oracle rounds, actions, reason."""
+    """One line per env: status, configurations checked, solve_fc_round (upstream's count of env steps)
+    and oracle turns (the turns a model needs: set turn limits above it), actions, reason."""
     width = max([len(r.env) for r in reports] + [3])
-    lines = [f"{'env':<{width}}  status  configs  rounds      actions  reason"]
+    lines = [f"{'env':<{width}}  status  configs  rounds      turns       actions  reason"]
     for r in reports:
         rounds = r.rounds
+        turns = [c.oracle_turns for c in r.configs if c.ok and c.oracle_turns is not None]
         span = f"{min(rounds)}-{max(rounds)}" if rounds else "-"
+        turn_span = f"{min(turns)}-{max(turns)}" if turns else "-"
         reason = "" if r.passed else str(r.reason)
         status = {"passed": "ok", "no_configs": "NO CFG"}.get(r.status, "FAILED")
-        lines.append(f"{r.env:<{width}}  {status:<6}  {len(r.configs):>7}  {span:<10}  "
+        lines.append(f"{r.env:<{width}}  {status:<6}  {len(r.configs):>7}  {span:<10}  {turn_span:<10}  "
                      f"{len(r.actions):>7}  {reason}")
     passed = sum(r.passed for r in reports)
     lines.append(f"{passed} of {len(reports)} envs passed")
