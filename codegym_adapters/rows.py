@@ -61,7 +61,7 @@ def read_count(value: Any, field: str = "value", where: str = "row") -> int | No
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        warnings.warn(f"{where}: {field}={value!r} is a boolean, not a number: ignored", UserWarning, stacklevel=2)
+        _warn_field(field, f"{where}: {field}={value!r} is a boolean, not a number: ignored")
         return None
     if isinstance(value, int):
         return value
@@ -72,10 +72,23 @@ def read_count(value: Any, field: str = "value", where: str = "row") -> int | No
     if number is not None and math.isnan(number):
         return None
     if number is None or not math.isfinite(number):
-        warnings.warn(f"{where}: {field}={str(value)[:40]!r} is not a finite number: ignored", UserWarning,
-                      stacklevel=2)
+        _warn_field(field, f"{where}: {field}={str(value)[:40]!r} is not a finite number: ignored")
         return None
     return int(number)
+
+
+MAX_FIELD_WARNINGS = 5  # per field and process: a whole data set of bad rows must not flood the logs
+_field_warnings: dict[str, int] = {}
+
+
+def _warn_field(field: str, message: str) -> None:
+    seen = _field_warnings.get(field, 0)
+    _field_warnings[field] = seen + 1
+    if seen < MAX_FIELD_WARNINGS:
+        warnings.warn(message, UserWarning, stacklevel=3)
+    elif seen == MAX_FIELD_WARNINGS:
+        warnings.warn(f"more rows have a {field} that is not a number; further ones are not reported",
+                      UserWarning, stacklevel=3)
 
 
 def read_extra_info(value: Any) -> dict[str, Any]:

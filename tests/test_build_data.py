@@ -383,8 +383,11 @@ def test_bad_input_gets_clear_errors(tmp_path, capsys, tally_dir):
      (True, None, True), (False, None, True), ("twenty", None, True), (float("inf"), None, True),
      ("nan", None, False), (None, None, False), ("", None, False)],
 )
-def test_training_and_build_data_read_a_turn_limit_the_same_way(tmp_path, value, expected, warns):
+def test_training_and_build_data_read_a_turn_limit_the_same_way(tmp_path, value, expected, warns, monkeypatch):
+    from codegym_adapters import rows
     from codegym_adapters.rows import convert_row, read_count
+
+    monkeypatch.setattr(rows, "_field_warnings", {})
 
     ability = "codegym_v1@Reference_01__TallyEnv@{\"nums\": [1, 2]}"
     row = {"ability": ability, "prompt": [{"role": "user", "content": "Add up."}], "plugin_call_max_round": value,
@@ -423,3 +426,16 @@ def _warnings_allowed():
     import warnings
 
     return warnings.catch_warnings()
+
+
+def test_bad_numbers_in_many_rows_warn_a_few_times(monkeypatch):
+    from codegym_adapters import rows
+
+    monkeypatch.setattr(rows, "_field_warnings", {})
+    with pytest.warns(UserWarning) as caught:
+        for i in range(50):
+            assert Task.from_row({"ability": f"codegym_v1@A_{i}__TallyEnv@{{}}", "plugin_call_max_round": True}) \
+                .turn_limit is None
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == rows.MAX_FIELD_WARNINGS + 1
+    assert "A_0__TallyEnv" in messages[0] and "further ones are not reported" in messages[-1]
