@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, read_rows
-from .configs import ConfigIndex
+from .configs import DEFAULT_GENERATED, ConfigIndex, count_by_source, describe_counts, known_configs
 from .episode import EpisodeConfig
 from .errors import CodeGymError
 from .model_client import add_model_arguments, eval_with_model
@@ -49,8 +49,6 @@ def _runtime(args: argparse.Namespace, catalog: Catalog) -> Runtime:
 async def _describe(runtime: Runtime, name: str, extra: Any = None) -> dict[str, Any]:
     """An env's actions and its configurations, counted as ``codegym verify`` checks them
     (``configs.known_configs`` plus ``DEFAULT_GENERATED`` from a generator: one source of truth)."""
-    from .configs import DEFAULT_GENERATED, count_by_source, known_configs
-
     spec = runtime.catalog.get(name)
     info = await runtime.module_info((spec, {}))
     known = known_configs(spec, info["configs"], extra)
@@ -105,8 +103,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"{d['name']}  ({d['origin']})\n")
     print(f"Task:\n{d['task'] or '(no task text)'}\n")
     print(f"Actions ({len(d['actions'])}):\n{tool_listing(d['actions'])}\n")
-    from .configs import describe_counts
-
     generated = d["config_counts"].get("generated", 0)
     print(f"Configurations verify checks: {describe_counts(d['config_counts'])}")
     for config in d["configs"][:3]:
