@@ -4,7 +4,8 @@ In the order they are used (:func:`known_configs`, then :func:`generator_request
 
 * ``record``: the ``unit_test_list`` of a verified-env record, or the ``ability`` of training rows,
   found in the same record/row files the envs were loaded from, or in a ``--configs`` file;
-* ``example``: the literal env strings of the env file's self-test block (read statically, never run);
+* ``example``: the literal env strings of the env file's self-test block (read statically, never
+  run), used when no record or ``--configs`` file gives the env a configuration;
 * ``fixed``: a bundled env file's module-level ``CONFIGS`` list;
 * ``generated``: a bundled env's ``generate_config(seed, size)``;
 * ``default``: no configuration anywhere, so the env's own defaults (``{}`` options).
@@ -190,14 +191,16 @@ def _record_name(item: Mapping[str, Any]) -> str:
 
 
 def known_configs(spec: EnvSpec, module_configs: Iterable[Any], extra: ConfigIndex | None = None) -> list[Config]:
-    """An env's configurations before any generator runs: records and ``--configs`` first, then the
-    file's example env strings, then its fixed ``CONFIGS`` (``module_configs``, from
+    """An env's configurations before any generator runs: records and ``--configs`` first, else the
+    file's example env strings (the self-tests stand in for records, as upstream's own checks do
+    with its unit tests), then its fixed ``CONFIGS`` (``module_configs``, from
     ``Runtime.module_info``); each configuration once. Raises :class:`EnvLoadError` if the source
     cannot be read."""
     records = extra.configs_for(spec) if extra is not None else []
     for config in records:  # a misspelt key in a configs file would run the env's defaults unnoticed
         warn_unknown_option_keys(spec, config.options)
-    examples = [Config(options, "example") for options in example_options(spec.source, spec.class_name)]
+    examples = [] if records else \
+        [Config(options, "example") for options in example_options(spec.source, spec.class_name)]
     return dedupe(records + examples + fixed_configs(module_configs))
 
 

@@ -225,6 +225,9 @@ def test_build_data_takes_the_task_from_the_rows(tmp_path: Path) -> None:
     built = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert built and all(r["prompt"][1]["content"].endswith(task) for r in built)
     assert all("task_missing" not in r["extra_info"] for r in built)
+    # the rows' configurations, and not the file's self-test ones besides
+    assert [split_env_string(r["ability"]) for r in built] == [split_env_string(GRID)]
+    assert [r["extra_info"]["config_source"] for r in built] == ["record"]
     # a verified record's gym_task wins over the rows
     record = tmp_path / "record.json"
     record.write_text(json.dumps({**RECORD, "gym_task": "From the record."}))
