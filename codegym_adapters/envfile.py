@@ -2,7 +2,7 @@
 
 * :func:`example_env_strings`: the literal env strings of its ``if __name__ == "__main__":``
   self-test block (upstream files build one or two envs there from ``"<ClassName>@{...}"`` literals:
-  ``codegym-format.md`` section 5, "Self-tests");
+  ``codegym-format.md`` section 5, "Self-tests"), and the literal dicts it passes to ``reset``;
 * :func:`known_option_keys`: the option keys the env is known to read: keys of the options dicts in
   its self-test env strings, its fixed ``CONFIGS``, its ``generate_config`` and the keys its
   ``reset`` (or ``__init__``) looks up (``options.get("k")``, ``options["k"]``, ``"k" in options``).
@@ -46,6 +46,8 @@ def _examples(source: str, class_name: str) -> tuple[str, ...]:
         names = _literal_names(tree.body) | _literal_names(block.body)
         for node in _walk_outside_fstrings(block):
             text = _string_value(node, names)
+            if text is None:
+                text = _reset_call_options(node, names, class_name)
             if text is not None and _names_class(text, class_name):
                 found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), text))
     ordered: list[str] = []
@@ -146,6 +148,15 @@ def _string_value(node: ast.AST, names: dict[str, object] | None = None) -> str 
             except (TypeError, ValueError):
                 return None
     return None
+
+
+def _reset_call_options(node: ast.AST, names: dict[str, object], class_name: str) -> str | None:
+    """``<anything>.reset(<literal dict>)`` in a self-test, as the env string it stands for."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "reset"
+            and len(node.args) == 1 and not node.keywords):
+        return None
+    found, options = _literal(node.args[0], names)
+    return f"{class_name}@{options!r}" if found and isinstance(options, dict) and options else None
 
 
 def _literal(node: ast.AST, names: dict[str, object]) -> tuple[bool, object]:

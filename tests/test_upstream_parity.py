@@ -145,7 +145,7 @@ def test_verify_without_a_configuration_file_uses_the_self_test_env_strings(tmp_
     for env in report["envs"]:
         class_name = env["env"].split("__")[1]
         examples = example_env_strings(_source_of(class_name), class_name)
-        assert len(examples) >= 1, class_name
+        assert len(examples) == 2, class_name  # MentionCounterEnv's second one is a reset({...}) call
         assert env["configs_checked"] >= 1 and {c["source"] for c in env["configs"]} == {"example"}
 
 
@@ -161,11 +161,12 @@ def test_example_env_strings_are_read_without_running_the_file(tmp_path: Path) -
               f"    options = {{'gamma': [1, 2]}}\n"
               f"    t = f'E@{{options}}'\n"  # f-strings of literals, and names bound to them, are literals
               f"    v = 'E@' + json.dumps({{'delta': None}})\n"
+              f"    E().reset({{'epsilon': 5}})\n"
               f"    w = f'E@{{E.default_options()}}'\n"  # a call would have to run: not read
               f"    u = 'Other@{{\"alpha\": 4}}'\n")
     assert example_env_strings(source, "E") == ['E@{"alpha": 2}', "E@{'beta': 3}", "E@{'gamma': [1, 2]}",
-                                                'E@{"delta": null}']
-    assert known_option_keys(source, "E") == {"alpha", "beta", "gamma", "delta"}
+                                                'E@{"delta": null}', "E@{'epsilon': 5}"]
+    assert known_option_keys(source, "E") == {"alpha", "beta", "gamma", "delta", "epsilon"}
     assert not marker.exists()
     assert example_env_strings("def broken(:\n", "E") == []
 
