@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .envstring import EnvRef, parse_env_string
-from .errors import AmbiguousEnv, EnvLoadError, EnvNotFound
+from .errors import AmbiguousEnv, CodeGymError, EnvLoadError, EnvNotFound
 
 ENTRY_POINT_GROUP = "codegym_adapters.envs"
 _FILE_RE = re.compile(r"^(?P<code_id>.+?)__(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -92,8 +92,11 @@ class Catalog:
     """An index of env specs by name, filled from paths, records, rows and installed packs."""
 
     def __init__(self, specs: Iterable[EnvSpec] = ()) -> None:
+        from .task_text import TaskTexts  # (task_text builds on this module)
+
         self._by_name: dict[str, EnvSpec] = {}
         self._by_class: dict[str, list[str]] = {}
+        self.row_tasks = TaskTexts()  # task texts of rows that carry no env source, by env name
         for spec in specs:
             self.add(spec)
 
@@ -116,7 +119,10 @@ class Catalog:
         return catalog
 
     def add(self, spec: EnvSpec) -> None:
-        """Add one spec; a later spec of the same name replaces an earlier one."""
+        """Add one spec; a later spec of the same name replaces an earlier one. A spec without task
+        text takes one from rows of the same env added before (their prompt's user message)."""
+        if not (spec.task and spec.task.strip()):
+            spec.task = self.row_tasks.for_spec(spec) or spec.task
         if spec.name not in self._by_name:
             self._by_class.setdefault(spec.class_name, []).append(spec.name)
         self._by_name[spec.name] = spec
@@ -144,12 +150,27 @@ class Catalog:
         return len(self._by_name) - before
 
     def add_rows(self, rows: Iterable[Mapping[str, Any]], *, origin: str = "rows") -> int:
-        """Add envs carried by dataset rows (hub ``envs_*`` rows, or training rows with ``gym_env``)."""
+        """Add envs carried by dataset rows (hub ``envs_*`` rows, or training rows with ``gym_env``).
+
+        Training rows without env source still bring their task text (the prompt's user message) to
+        the envs they name that have none, here or added later.
+        """
+        from .task_text import TaskTexts, attach_tasks
+
         before = len(self._by_name)
+        found = TaskTexts()
         for i, row in enumerate(rows):
             spec = _spec_from_row(row, f"{origin}#{i}")
             if spec is not None and spec.name not in self._by_name:
                 self.add(spec)
+            elif spec is None and isinstance(row, Mapping) and isinstance(row.get("ability"), str):
+                try:
+                    ref = parse_env_string(row["ability"])
+                except CodeGymError:
+                    continue
+                found.add_item(row, [ref.name])
+        self.row_tasks.update(found)
+        attach_tasks(self, found)
         return len(self._by_name) - before
 
     def add_installed(self) -> int:
@@ -222,9 +243,45 @@ class Catalog:
         raise EnvNotFound(f"unknown env {name!r} ({len(self)} envs in the catalog){hint}")
 
     def resolve(self, env: str | EnvRef) -> tuple[EnvSpec, dict[str, Any]]:
-        """Resolve an env string (any accepted spelling) to its spec and options dict."""
+        """Resolve an env string (any accepted spelling) to its spec and options dict.
+
+        Warns (once per env and set of keys) when option keys are not among those the env is known
+        to read (:func:`~codegym_adapters.envfile.known_option_keys`): a misspelt key is otherwise
+        silently ignored and the env runs its defaults.
+        """
         ref = parse_env_string(env) if isinstance(env, str) else env
-        return self.get(ref.name), dict(ref.options)
+        spec, options = self.get(ref.name), dict(ref.options)
+        warn_unknown_option_keys(spec, options)
+        return spec, options
+
+
+_warned_keys: set[tuple[str, frozenset[str]]] = set()
+
+
+def unknown_option_keys(spec: EnvSpec, options: Mapping[str, Any]) -> list[str]:
+    """Keys of ``options`` the env is not known to read; none when nothing is known about it."""
+    from .envfile import known_option_keys  # (envfile reads sources this module indexes)
+
+    try:
+        known = known_option_keys(spec.source, spec.class_name)
+    except EnvLoadError:
+        return []
+    return sorted(str(k) for k in options if known and str(k) not in known)
+
+
+def warn_unknown_option_keys(spec: EnvSpec, options: Mapping[str, Any]) -> None:
+    """Warn once per env and key set about :func:`unknown_option_keys`."""
+    unknown = unknown_option_keys(spec, options)
+    if not unknown or (spec.name, frozenset(unknown)) in _warned_keys:
+        return
+    _warned_keys.add((spec.name, frozenset(unknown)))
+    from .envfile import known_option_keys
+
+    known = sorted(known_option_keys(spec.source, spec.class_name))
+    hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, known, n=1)) else repr(k)
+             for k in unknown]
+    warnings.warn(f"env {spec.name}: option key(s) {', '.join(hints)} are not among those it is known to read "
+                  f"({', '.join(known)}); it may ignore them and run its defaults", UserWarning, stacklevel=3)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -247,7 +304,9 @@ def _spec_from_py_file(path: Path) -> EnvSpec:
 
 
 def _spec_from_row(row: Mapping[str, Any], origin: str) -> EnvSpec | None:
-    extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
+    from .rows import read_extra_info  # (rows builds on modules this one is imported by)
+
+    extra = read_extra_info(row.get("extra_info"))  # a dict, or JSON / Python-literal text
     source = row.get("env_code") or row.get("gym_env") or extra.get("gym_env")
     if not isinstance(source, str) or not source.strip():
         return None
@@ -264,6 +323,10 @@ def _spec_from_row(row: Mapping[str, Any], origin: str) -> EnvSpec | None:
     if not class_name:
         return None
     task = row.get("gym_task") if isinstance(row.get("gym_task"), str) else None
+    if not task:  # a training row carries its task in its prompt's user message
+        from .task_text import task_from_prompt  # (task_text builds on this module)
+
+        task = task_from_prompt(row.get("prompt"))
     return EnvSpec(class_name=str(class_name), code_id=code_id, origin=origin, task=task, _source=source)
 
 

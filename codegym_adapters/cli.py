@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, read_rows
+from .configs import DEFAULT_GENERATED, ConfigIndex, count_by_source, describe_counts, known_configs
 from .episode_options import add_episode_arguments, episode_config_from_args
 from .errors import CodeGymError
 from .model_client import ModelRequestError, add_model_arguments, diagnose, eval_with_model
@@ -45,26 +46,33 @@ def _runtime(args: argparse.Namespace, catalog: Catalog) -> Runtime:
 
 
 # -- list / show ---------------------------------------------------------------------------------
-async def _describe(runtime: Runtime, name: str) -> dict[str, Any]:
+async def _describe(runtime: Runtime, name: str, extra: Any = None) -> dict[str, Any]:
+    """An env's actions and its configurations, counted as ``codegym verify`` checks them
+    (``configs.known_configs`` plus ``DEFAULT_GENERATED`` from a generator: one source of truth)."""
     spec = runtime.catalog.get(name)
     info = await runtime.module_info((spec, {}))
-    async with await runtime.open((spec, {})) as session:
+    known = known_configs(spec, info["configs"], extra)
+    counts = count_by_source(known, DEFAULT_GENERATED if info["has_generator"] else 0)
+    async with await runtime.open((spec, known[0].options if known else {})) as session:
         actions = session.info.actions
     return {"name": spec.name, "origin": spec.origin, "task": spec.task or info["task"],
-            "actions": actions, "configs": info["configs"], "has_generator": info["has_generator"]}
+            "actions": actions, "configs": [c.options for c in known], "config_counts": counts,
+            "has_generator": info["has_generator"]}
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     catalog = Catalog.from_paths(args.paths) if args.paths else Catalog.default()
+    extra = ConfigIndex.from_paths(args.paths or [])  # records beside the envs, as verify reads them
 
     async def main() -> list[dict[str, Any]]:
         async with _runtime(args, catalog) as runtime:
             rows = []
             for spec in catalog:
                 try:
-                    d = await _describe(runtime, spec.name)
+                    d = await _describe(runtime, spec.name, extra)
                     rows.append({"env": spec.name, "actions": [a.name for a in d["actions"]],
-                                 "configs": len(d["configs"]), "error": ""})
+                                 "configs": sum(d["config_counts"].values()), "config_counts": d["config_counts"],
+                                 "error": ""})
                 except CodeGymError as exc:
                     rows.append({"env": spec.name, "actions": [], "configs": 0, "error": str(exc)})
             return rows
@@ -89,15 +97,20 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     async def main() -> dict[str, Any]:
         async with _runtime(args, catalog) as runtime:
-            return await _describe(runtime, args.env)
+            return await _describe(runtime, args.env, ConfigIndex.from_paths(args.envs))
 
     d = asyncio.run(main())
     print(f"{d['name']}  ({d['origin']})\n")
     print(f"Task:\n{d['task'] or '(no task text)'}\n")
     print(f"Actions ({len(d['actions'])}):\n{tool_listing(d['actions'])}\n")
-    print(f"Fixed configurations: {len(d['configs'])}; generator: {'yes' if d['has_generator'] else 'no'}")
+    generated = d["config_counts"].get("generated", 0)
+    print(f"Configurations verify checks: {describe_counts(d['config_counts'])}")
     for config in d["configs"][:3]:
         print(f"  {d['name']}@{json.dumps(config)[:150]}")
+    if len(d["configs"]) > 3:
+        print(f"  ... and {len(d['configs']) - 3} more")
+    if generated:
+        print(f"  + {generated} from generate_config(seed, size)")
     return 0
 
 

@@ -1,9 +1,13 @@
 """Dataset building: training rows from envs (or from upstream rows) for veRL and OpenRLHF.
 
-From envs, per env: up to ``per_env`` configurations (the env's fixed ``CONFIGS`` and record
-configurations first, then ``generate_config`` with seeds derived from the build seed and sizes spread
-over a range); each is solved by the env's oracle, whose call count is the row's ``solve_fc_round``;
-rows whose count falls outside ``[min_rounds, max_rounds]`` (or above the turn limit) are dropped.
+From envs, per env: up to ``per_env`` configurations (record and ``--configs`` configurations, the
+file's self-test env strings and its fixed ``CONFIGS`` first, then ``generate_config`` with seeds
+derived from the build seed and sizes spread over a range); each is solved by the env's oracle.
+The row's ``solve_fc_round`` is upstream's count (the env's ``step_count`` after ``solve()``, nested
+``self.step`` calls included) and ``oracle_turns`` the oracle's top-level calls; rows whose
+``solve_fc_round`` falls outside ``[min_rounds, max_rounds]``, or whose ``oracle_turns`` exceed the
+turn limit, are dropped. An env without task text (``task_text.py`` says where it may come from)
+gives no rows unless ``allow_missing_task`` is set; its rows then carry ``task_missing: true``.
 The validation split is made of whole envs held out (``val_envs`` of them, picked from the seed), as the
 paper does. The same inputs and seed give byte-identical files.
 
@@ -25,16 +29,19 @@ from typing import Any
 
 from . import rows as layout
 from .catalog import EnvSpec
-from .configs import Config, ConfigIndex, dedupe, derived_seed, fixed_configs
+from .configs import Config, ConfigIndex, derived_seed, known_configs
 from .errors import CodeGymError
 from .prompts import PROMPT_STYLES, build_prompt
+from .rounds import solve_fc_round
 from .runtime.base import Runtime
+from .task_text import MISSING_TASK_ADVICE
 from .tasks import DEFAULT_DATA_SOURCE
 from .tools import openai_tools
 
 SPLITS = ("train", "val")
 DROP_REASONS = ("duplicate", "generator_failed", "oracle_failed", "rounds_below_min", "rounds_above_max",
                 "over_turn_limit", "pass_rate_above_max")
+NO_TASK = "no task text"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class BuildOptions:
     turn_limit: int = 256
     sizes: tuple[int, int] = (4, 64)  # generate_config sizes, spread evenly over this range
     max_pass_rate: float | None = None  # converted rows only: drop rows a 32B model passes more often
+    allow_missing_task: bool = False  # write rows of envs without task text (they say so in extra_info)
 
     def __post_init__(self) -> None:
         if self.per_env < 1:
@@ -81,6 +89,7 @@ class EnvRows:
     dropped: Counter[str] = field(default_factory=Counter)
     candidates: int = 0
     error: str | None = None  # the env gave no rows at all because of this
+    task_missing: bool = False  # no task text anywhere: the prompt holds a generic placeholder
 
 
 # -- from envs -----------------------------------------------------------------------------------
@@ -103,10 +112,14 @@ async def env_rows(runtime: Runtime, spec: EnvSpec, options: BuildOptions, extra
     try:
         result.source_hash = spec.source_hash
         module = await runtime.module_info((spec, {}))
-        known = dedupe(fixed_configs(module.get("configs") or []) + (extra.configs_for(spec) if extra else []))
+        known = known_configs(spec, module.get("configs") or [], extra)
         plan = plan_configs(spec, known, options, bool(module.get("has_generator")))
     except CodeGymError as exc:
         result.error = str(exc)
+        return result
+    result.task_missing = not (spec.task and spec.task.strip()) and not module.get("task")
+    if result.task_missing and not options.allow_missing_task:
+        result.error = NO_TASK
         return result
     if not plan:
         result.error = "no configurations: no CONFIGS, no records and no generate_config"
@@ -134,9 +147,10 @@ async def env_rows(runtime: Runtime, spec: EnvSpec, options: BuildOptions, extra
         if trace is None or not trace.ok:
             result.dropped["oracle_failed"] += 1
             continue
-        rounds = len(trace.calls)
+        turns = len(trace.calls)
+        rounds = await solve_fc_round(runtime, (spec, config.options), trace.calls)
         drop = ("rounds_below_min" if rounds < options.min_rounds else "rounds_above_max"
-                if rounds > options.max_rounds else "over_turn_limit" if rounds > options.turn_limit else None)
+                if rounds > options.max_rounds else "over_turn_limit" if turns > options.turn_limit else None)
         if drop:
             result.dropped[drop] += 1
             continue
@@ -147,16 +161,19 @@ async def env_rows(runtime: Runtime, spec: EnvSpec, options: BuildOptions, extra
                 result.error = f"cannot build the prompt: {exc}"
                 return result
         messages, tools = prompt
+        extra_info = {
+            "index": None, "solve_fc_round": rounds, "plugin_call_max_round": options.turn_limit,
+            "env_name": spec.name, "split": None, "config_source": config.source, "config_seed": config.seed,
+            "config_size": config.size, "source_hash": result.source_hash,
+            "prompt_style": options.prompt_style, "tools": tools, "oracle_turns": turns,
+        }
+        if result.task_missing:
+            extra_info["task_missing"] = True
         result.rows.append(layout.training_row(
             ability=f"{DEFAULT_DATA_SOURCE}@{spec.name}@{config.key}",
             prompt=messages,
             turn_limit=options.turn_limit,
-            extra_info={
-                "index": None, "solve_fc_round": rounds, "plugin_call_max_round": options.turn_limit,
-                "env_name": spec.name, "split": None, "config_source": config.source, "config_seed": config.seed,
-                "config_size": config.size, "source_hash": result.source_hash,
-                "prompt_style": options.prompt_style, "tools": tools,
-            },
+            extra_info=extra_info,
         ))
     if not result.rows and not result.error:
         result.error = "every configuration was dropped"
@@ -282,6 +299,35 @@ def write_dataset(out_dir: Path, splits: Mapping[str, Sequence[Mapping[str, Any]
     return digests
 
 
+async def envs_without_task(runtime: Runtime, specs: Sequence[EnvSpec], jobs: int = 4) -> list[EnvRows]:
+    """The envs of ``specs`` with no task text anywhere (checked before any oracle runs), as groups
+    whose error is :data:`NO_TASK`. Envs that fail to load are left to the build to report."""
+    gate = asyncio.Semaphore(max(1, jobs))
+
+    async def lacks(spec: EnvSpec) -> bool:
+        if spec.task and spec.task.strip():
+            return False
+        async with gate:
+            try:
+                return not (await runtime.module_info((spec, {}))).get("task")
+            except CodeGymError:
+                return False
+
+    flags = await asyncio.gather(*(lacks(s) for s in specs))
+    return [EnvRows(env=s.name, error=NO_TASK, task_missing=True) for s, flag in zip(specs, flags, strict=True) if flag]
+
+
+def missing_task_error(groups: Sequence[EnvRows]) -> str | None:
+    """The refusal for envs left without task text (``None`` when every env has one)."""
+    names = sorted(g.env for g in groups if g.error == NO_TASK)
+    if not names:
+        return None
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return (f"{len(names)} env(s) have no task text, so their prompts would hold no problem statement: {shown}. "
+            f"{MISSING_TASK_ADVICE[0].upper()}{MISSING_TASK_ADVICE[1:]}; or write them anyway with "
+            "--allow-missing-task (their rows say task_missing in extra_info)")
+
+
 def manifest(groups: Sequence[EnvRows], splits: Mapping[str, Sequence[Mapping[str, Any]]],
              options: BuildOptions, *, mode: str, fmt: str, files: Mapping[str, str],
              inputs: Sequence[str]) -> dict[str, Any]:
@@ -296,6 +342,7 @@ def manifest(groups: Sequence[EnvRows], splits: Mapping[str, Sequence[Mapping[st
         rounds = [r for r in rounds if r is not None]
         envs[g.env] = {
             "split": split_of.get(g.env), "rows": len(g.rows), "candidates": g.candidates,
+            "task_missing": g.task_missing,
             "dropped": dict(sorted(g.dropped.items())), "source_hash": g.source_hash or None,
             "solve_fc_round": [min(rounds), max(rounds)] if rounds else None, "error": g.error,
         }

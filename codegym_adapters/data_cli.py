@@ -13,19 +13,34 @@ from typing import Any
 from .calls import FORMATS as CALL_FORMATS
 from .catalog import read_rows
 from .configs import load_envs
-from .data import BuildOptions, EnvRows, assign_splits, build_from_envs, convert_rows, manifest, write_dataset
+from .data import (
+    BuildOptions,
+    EnvRows,
+    assign_splits,
+    build_from_envs,
+    convert_rows,
+    envs_without_task,
+    manifest,
+    missing_task_error,
+    write_dataset,
+)
 from .errors import CodeGymError
 from .prompts import PROMPT_STYLES
 from .rows import FORMATS
 from .runtime_args import add_runtime_options, make_runtime_from_args
+from .task_text import attach_tasks, read_task_file
 
 _DESCRIPTION = """Build training rows in the CodeGym layout for veRL (DIR/train.parquet, DIR/val.parquet, with
 agent_name) and OpenRLHF (DIR/train.jsonl, DIR/val.jsonl, with datasource), plus DIR/manifest.json.
 From envs: per env, its fixed configurations then generated ones, each solved by the env's oracle to
-measure solve_fc_round, kept if within the rounds filter. With --convert: upstream rows in our layout.
+measure solve_fc_round (as upstream counts it: every env step, nested ones too), kept if within the
+rounds filter; each env needs task text (a record's gym_task, rows' prompts, --tasks, or the file's
+TASK). With --convert: upstream rows in our layout, prompts unchanged.
 The validation split is made of whole held-out envs; the same inputs and seed give identical files."""
 _EPILOG = """examples:
   codegym build-data --envs envs/ --out data/ --per-env 16 --val-envs 2 --seed 0
+  codegym build-data --envs upstream_envs/ --configs rows.jsonl --out data/   # tasks from the rows' prompts
+  codegym build-data --envs upstream_envs/ --tasks tasks.jsonl --out data/    # {"code_id": ..., "task": ...}
   codegym build-data --convert task_en.parquet --out data/ --val-envs 50 --max-pass-rate 0.25"""
 
 
@@ -49,6 +64,13 @@ def register(sub: Any) -> None:
     p.add_argument("--configs", action="append", default=[], metavar="FILE",
                    help="more configurations for --envs: env strings (.txt), rows with 'ability' or records "
                         "with 'unit_test_list' (.json/.jsonl/.parquet); repeatable")
+    p.add_argument("--tasks", action="append", default=[], metavar="FILE",
+                   help="task texts for --envs whose files carry none: rows (.jsonl/.json/.parquet) of code_id "
+                        "or env_name with task (or gym_task); repeatable. Records' gym_task and the prompts of "
+                        "rows given with --configs or beside the envs come first")
+    p.add_argument("--allow-missing-task", action="store_true",
+                   help="write rows for envs with no task text anyway (a generic placeholder; extra_info says "
+                        "task_missing); without it such envs stop the build with an error naming them")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--format", choices=FORMATS, default="both",
                    help="verl: parquet with agent_name; openrlhf: jsonl with datasource (default %(default)s)")
@@ -85,7 +107,7 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     options = BuildOptions(
         per_env=args.per_env, min_rounds=args.min_rounds, max_rounds=args.max_rounds, val_envs=args.val_envs,
         seed=args.seed, prompt_style=args.prompt_style, call_format=args.call_format, turn_limit=args.turn_limit,
-        sizes=args.sizes, max_pass_rate=args.max_pass_rate,
+        sizes=args.sizes, max_pass_rate=args.max_pass_rate, allow_missing_task=args.allow_missing_task,
     )
     if args.out.exists() and not args.out.is_dir():
         raise CodeGymError(f"--out {args.out} exists and is not a folder")
@@ -93,8 +115,8 @@ def cmd_build_data(args: argparse.Namespace) -> int:
         raise ValueError("--jobs must be at least 1")
 
     if args.convert:
-        if args.configs:
-            raise CodeGymError("--configs adds configurations to --envs; converted rows bring their own")
+        if args.configs or args.tasks:
+            raise CodeGymError("--configs and --tasks go with --envs; converted rows bring their own prompts")
         if args.prompt_style != "codegym":
             raise CodeGymError("--convert keeps the rows' own CodeGym prompts; --prompt-style native needs --envs")
         groups: list[EnvRows] = []
@@ -109,11 +131,17 @@ def cmd_build_data(args: argparse.Namespace) -> int:
         if args.max_pass_rate is not None:
             raise CodeGymError("--max-pass-rate needs recorded pass rates: use it with --convert")
         catalog, extra = load_envs(args.envs, args.configs)
+        task_files = [read_task_file(path) for path in args.tasks]
+        attach_tasks(catalog, extra.tasks, *task_files)  # after each record's own gym_task
         runtime = make_runtime_from_args(args, catalog)
         specs = sorted(catalog, key=lambda s: s.name)
 
         async def main() -> list[EnvRows]:
             async with runtime:
+                if not options.allow_missing_task:  # refuse before any oracle runs
+                    missing = await envs_without_task(runtime, specs, args.jobs)
+                    if missing:
+                        return missing
                 bar = tqdm(total=len(specs) * options.per_env, desc="build-data", unit="config", file=sys.stderr,
                            disable=not args.progress)
                 try:
@@ -124,6 +152,9 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 
         groups = asyncio.run(main())
         mode, inputs, reindex = "envs", [str(p) for p in args.envs], True
+        refusal = missing_task_error(groups)
+        if refusal:
+            raise CodeGymError(refusal)
 
     if not any(g.rows for g in groups):
         reasons = sorted({f"{g.env}: {g.error}" for g in groups if g.error})[:5]

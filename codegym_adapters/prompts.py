@@ -15,6 +15,7 @@ from typing import Any
 
 from .calls import call_instructions
 from .runtime.base import SessionInfo
+from .task_text import warn_missing_task
 from .tools import openai_tools, tool_listing
 
 PROMPT_STYLES = ("codegym", "native")
@@ -40,9 +41,11 @@ class Prompt:
 
 
 def task_text(info: SessionInfo) -> str:
-    """The task shown to the agent: the env's own task text, or a generic one naming the env."""
+    """The task shown to the agent: the env's own task text, or (with a warning, once per env) a
+    generic one naming the env (``task_text.py`` says where task text comes from)."""
     if info.task and info.task.strip():
         return info.task.strip()
+    warn_missing_task(info.env_name)  # once per env: a prompt without its problem statement
     return (
         f"Solve the task of the environment {info.env_name}. Use Observe to see its current state, "
         "use the other functions to work towards the answer, and submit it with Done."

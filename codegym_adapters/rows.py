@@ -16,12 +16,18 @@ add ``datasource`` (its per-source metrics) and ``label`` (JSON text holding ``a
 which OpenRLHF hands only the label) and are written as JSON lines. Both writers are deterministic: the same rows give
 byte-identical files (fixed key order, an explicit parquet schema, no pandas or timestamp metadata).
 Upstream rows (hub parquet or jsonl) are converted by :func:`convert_row`.
+
+Numeric row fields (``plugin_call_max_round``, ``solve_fc_round``, ``index``, ...) are read by one
+function, :func:`read_count`, in ``build-data`` and on the training path alike; ``extra_info`` given
+as text is read by :func:`read_extra_info` (JSON, or a Python literal as upstream's tools write it).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,11 +44,68 @@ FORMATS = ("verl", "openrlhf", "both")
 SUFFIX = {"verl": ".parquet", "openrlhf": ".jsonl"}
 # extra_info keys written first, in this order; any others follow in sorted order
 EXTRA_ORDER = (
-    "index", "solve_fc_round", "plugin_call_max_round", "env_name", "split",
+    "index", "solve_fc_round", "oracle_turns", "plugin_call_max_round", "env_name", "split", "task_missing",
     "config_source", "config_seed", "config_size", "source_hash", "prompt_style", "tools",
     "code_id", "qwen32b_Bo4_score", "qwen32b_Bo8_score", "std_traj", "obs_traj", "gym_env",
 )  # fmt: skip
 _MESSAGE_ORDER = ("role", "content", "name")
+
+
+def read_count(value: Any, field: str = "value", where: str = "row") -> int | None:
+    """A whole-number row field, read the same way everywhere (``build-data`` and the trainers).
+
+    Accepted: ints, finite floats and numeric strings (``20``, ``20.0``, ``"20.0"``, ``"1e2"``; a
+    fraction is cut toward zero). ``None``, an empty string and NaN mean "not given" (``None``).
+    Booleans and anything else are rejected: ``None``, with a warning naming ``field`` and ``where``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        _warn_field(field, f"{where}: {field}={value!r} is a boolean, not a number: ignored")
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is not None and math.isnan(number):
+        return None
+    if number is None or not math.isfinite(number):
+        _warn_field(field, f"{where}: {field}={str(value)[:40]!r} is not a finite number: ignored")
+        return None
+    return int(number)
+
+
+MAX_FIELD_WARNINGS = 5  # per field and process: a whole data set of bad rows must not flood the logs
+_field_warnings: dict[str, int] = {}
+
+
+def _warn_field(field: str, message: str) -> None:
+    seen = _field_warnings.get(field, 0)
+    _field_warnings[field] = seen + 1
+    if seen < MAX_FIELD_WARNINGS:
+        warnings.warn(message, UserWarning, stacklevel=3)
+    elif seen == MAX_FIELD_WARNINGS:
+        warnings.warn(f"more rows have a {field} that is not a number; further ones are not reported",
+                      UserWarning, stacklevel=3)
+
+
+def read_extra_info(value: Any) -> dict[str, Any]:
+    """``extra_info`` as a dict: a mapping, or text holding a JSON object or a Python dict literal
+    (upstream writes some with ``str(dict)``); anything else gives ``{}``."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str) or not value.strip().startswith("{"):
+        return {}
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        try:
+            loaded = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return {}
+    return dict(loaded) if isinstance(loaded, Mapping) else {}
 
 
 def training_row(
@@ -54,8 +117,10 @@ def training_row(
     data_source: str = DEFAULT_DATA_SOURCE,
     answer: str = ANSWER_PLACEHOLDER,
     reward_model: Mapping[str, Any] | None = None,
+    top_level: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A row in the shared layout (see the module docstring); ``extra_info`` gets the turn limit too."""
+    """A row in the shared layout (see the module docstring); ``extra_info`` gets the turn limit too.
+    ``top_level`` adds fields after ``extra_info`` (a converted row's own ``code_id``)."""
     extra = dict(extra_info)
     extra.setdefault("plugin_call_max_round", turn_limit)
     return {
@@ -66,6 +131,7 @@ def training_row(
         "answer": answer,
         "plugin_call_max_round": int(turn_limit),
         "extra_info": extra,
+        **dict(top_level or {}),
     }
 
 
@@ -132,7 +198,8 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], path: Path,
 
 def parquet_schema(rows: Sequence[Mapping[str, Any]], pa: Any) -> Any:
     top = ["data_source", "prompt", "ability", "reward_model", "answer", "plugin_call_max_round", "extra_info"]
-    top += [k for k in (rows[0] if rows else {}) if k not in top]
+    for row in rows:
+        top += [k for k in row if k not in top]
     message_keys: set[str] = {"role", "content"}
     extra_keys: list[str] = []
     for row in rows:
@@ -196,8 +263,10 @@ def _text(value: Any) -> str | None:
 def convert_row(row: Mapping[str, Any], *, default_turn_limit: int, where: str = "row") -> dict[str, Any]:
     """An upstream training row (hub parquet or jsonl) in our layout.
 
-    ``plugin_call_max_round`` may be top-level or in ``extra_info``; ``std_traj`` may be a list or
-    JSON text (it is kept as JSON text); every other ``extra_info`` entry is kept.
+    ``plugin_call_max_round`` may be top-level or in ``extra_info``; ``extra_info`` may be text (JSON
+    or a Python literal); ``std_traj`` may be a list or JSON text (it is kept as JSON text); every
+    other ``extra_info`` entry is kept. A top-level ``code_id`` stays where it is (and is copied into
+    ``extra_info``). The prompt's messages are kept as they are.
     """
     ability = row.get("ability")
     if not isinstance(ability, str) or "@" not in ability:
@@ -206,11 +275,11 @@ def convert_row(row: Mapping[str, Any], *, default_turn_limit: int, where: str =
         ref = parse_env_string(ability)
     except CodeGymError as exc:
         raise OptionsError(f"{where}: {exc}") from None
-    extra = _as_dict(row.get("extra_info"))
+    extra = read_extra_info(row.get("extra_info"))
     prompt = _messages(row.get("prompt"), where)
-    limit = _int(row.get("plugin_call_max_round"))
+    limit = read_count(row.get("plugin_call_max_round"), "plugin_call_max_round", where)
     if limit is None:
-        limit = _int(extra.get("plugin_call_max_round"))
+        limit = read_count(extra.get("plugin_call_max_round"), "extra_info.plugin_call_max_round", where)
     extra["plugin_call_max_round"] = limit if limit is not None else default_turn_limit
     extra["env_name"] = ref.name
     if extra.get("code_id") is None and row.get("code_id") is not None:
@@ -227,11 +296,12 @@ def convert_row(row: Mapping[str, Any], *, default_turn_limit: int, where: str =
         data_source=str(row.get("data_source") or DEFAULT_DATA_SOURCE),
         answer=answer if isinstance(answer, str) else ANSWER_PLACEHOLDER,
         reward_model=reward_model,
+        top_level={"code_id": row["code_id"]} if row.get("code_id") is not None else None,
     )
 
 
 def rounds_of(row: Mapping[str, Any]) -> int | None:
-    return _int(row["extra_info"].get("solve_fc_round"))
+    return read_count(row["extra_info"].get("solve_fc_round"), "solve_fc_round", str(row.get("ability", "row"))[:120])
 
 
 def pass_rate_of(row: Mapping[str, Any]) -> float | None:
@@ -241,18 +311,6 @@ def pass_rate_of(row: Mapping[str, Any]) -> float | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     return None
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, str) and value.strip():
-        try:
-            loaded = json.loads(value)
-        except ValueError:
-            return {}
-        return dict(loaded) if isinstance(loaded, Mapping) else {}
-    return {}
 
 
 def _messages(value: Any, where: str) -> list[dict[str, Any]]:
@@ -266,13 +324,3 @@ def _messages(value: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(m, Mapping) for m in value):
         raise OptionsError(f"{where}: 'prompt' must be a non-empty list of messages")
     return [dict(m) for m in value]
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if math.isfinite(number) else None

@@ -2,7 +2,9 @@
 
 Rows follow veRL's RL dataset layout as CodeGym publishes it (``codegym-format.md`` section 2):
 ``ability`` names the env and options; ``plugin_call_max_round`` may sit at the top level or inside
-``extra_info``; ``extra_info.std_traj`` may hold the oracle's calls.
+``extra_info``; ``extra_info.std_traj`` may hold the oracle's calls. Numeric fields and ``extra_info``
+text are read by :mod:`codegym_adapters.rows` (``read_count``, ``read_extra_info``), the same
+functions ``codegym build-data`` uses, so a row means the same turn limit in training and in data.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class Task:
     env: str  # "<code_id>__<ClassName>@<options>" (any accepted spelling)
     prompt: list[dict[str, Any]] | None = None  # the row's own messages, if any
     turn_limit: int | None = None  # the row's plugin_call_max_round
-    solve_fc_round: int | None = None
+    solve_fc_round: int | None = None  # upstream's count: every env step of the oracle, nested ones too
+    oracle_turns: int | None = None  # the oracle's top-level calls (rows built by build-data carry it)
     oracle_calls: list[ToolCall] | None = None  # from extra_info.std_traj
     data_source: str = DEFAULT_DATA_SOURCE
     index: int | None = None
@@ -58,16 +61,25 @@ class Task:
         if not isinstance(ability, str) or "@" not in ability:
             raise OptionsError(f"row has no CodeGym 'ability' env string (got {str(ability)[:80]!r})")
         parse_env_string(ability)
-        extra = _as_dict(row.get("extra_info"))
+        from .rows import read_count, read_extra_info  # rows builds on this module
+
+        extra = read_extra_info(row.get("extra_info"))
         prompt = row.get("prompt")
+        where = f"row {ability[:120]!r}"
+
+        def number(name: str, *values: Any) -> int | None:  # the first placement that holds a number
+            return next((n for n in (read_count(v, name, where) for v in values) if n is not None), None)
+
         return cls(
             env=ability,
             prompt=_messages(prompt),
-            turn_limit=_int(_first(row.get("plugin_call_max_round"), extra.get("plugin_call_max_round"))),
-            solve_fc_round=_int(_first(extra.get("solve_fc_round"), row.get("solve_fc_round"))),
+            turn_limit=number("plugin_call_max_round", row.get("plugin_call_max_round"),
+                              extra.get("plugin_call_max_round")),
+            solve_fc_round=number("solve_fc_round", extra.get("solve_fc_round"), row.get("solve_fc_round")),
+            oracle_turns=number("oracle_turns", extra.get("oracle_turns")),
             oracle_calls=parse_trajectory(extra.get("std_traj")),
             data_source=str(row.get("data_source") or DEFAULT_DATA_SOURCE),
-            index=_int(_first(extra.get("index"), row.get("index"))),
+            index=number("index", extra.get("index"), row.get("index")),
             extra_info=extra,
         )
 
@@ -125,18 +137,6 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            loaded = json.loads(value)
-            return loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            return {}
-    return {}
-
-
 def _messages(value: Any) -> list[dict[str, Any]] | None:
     if isinstance(value, str):
         try:
@@ -148,9 +148,3 @@ def _messages(value: Any) -> list[dict[str, Any]] | None:
     messages = [dict(m) for m in value if isinstance(m, Mapping)]
     return messages or None
 
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and value == value else None
-    except (TypeError, ValueError):
-        return None

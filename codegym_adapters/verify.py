@@ -6,15 +6,20 @@ For each env, in this order (the first failure quarantines the env, with its rea
 2. ``contract``: the class has the required members, ``func_mapping`` names documented methods
    (``Args:`` and ``Returns:``), among them ``Observe`` and ``Done``;
 3. ``generator_failed``: a bundled env's ``generate_config`` gives configurations (``--generated``);
-4. per configuration (``configs.py`` says where they come from), each run within the runtime's limits:
+4. per configuration (``configs.py`` says where they come from: ``--configs`` and records, the
+   file's self-test env strings, ``CONFIGS``, ``generate_config``), each run within the runtime's limits:
    ``reset_failed`` (the env cannot be created with the options), ``ref_answer_failed``
    (``get_ref_answer()`` fails), ``oracle_failed`` (``solve()`` raises or makes no ``Done``),
    ``nondeterministic`` (two replays of the oracle's calls on fresh sessions differ),
    ``oracle_not_solved`` (a replay of the oracle's calls does not end at its first ``Done`` with
    reward 1), ``rewards_wrong_answer`` (a wrong answer gets a reward);
-   a broken limit is reported as ``timeout``, ``memory`` or ``crashed``.
+   a broken limit is reported as ``timeout``, ``memory`` or ``crashed``;
+5. ``no_configs``: the env has no configuration anywhere and its defaults (``{}`` options) cannot be
+   built or solved: not a verdict on the env, a request for configurations (the advice says how).
 
-The oracle's call count on each configuration is recorded as its ``solve_fc_round``. Verification
+Each configuration records ``solve_fc_round`` as upstream counts it (the env's ``step_count`` after
+``solve()``, nested ``self.step`` calls included: :mod:`codegym_adapters.rounds`) and ``oracle_turns``
+(the oracle's top-level calls: the turns a model needs). Verification
 runs env code: use the sandbox runtime for anything untrusted (the in-process runtime has no limits,
 so an env that loops forever hangs it).
 """
@@ -25,104 +30,27 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import contract
 from .calls import ToolCall
 from .catalog import EnvSpec
-from .configs import Config, ConfigIndex, dedupe, derived_seed, fixed_configs
+from .configs import Config, ConfigIndex, dedupe, generator_requests, known_configs
 from .errors import CodeGymError
 from .policies import WRONG_SENTINEL, perturb
+from .rounds import solve_fc_round
 from .runtime.base import CRASHED, LIMIT, NONDETERMINISTIC, TIMEOUT, Runtime, StepResult
-
-REASONS = {
-    "import_error": "the file does not compile or import",
-    "contract": "the class does not honour the CodeGym contract",
-    "generator_failed": "the file's generate_config(seed, size) fails or returns no dict",
-    "reset_failed": "the env cannot be created and reset with a configuration",
-    "ref_answer_failed": "get_ref_answer() fails",
-    "oracle_failed": "solve() raises or never calls Done",
-    "nondeterministic": "the same calls give different observations",
-    "oracle_not_solved": "the oracle's calls do not reach reward 1 at the first Done",
-    "rewards_wrong_answer": "a wrong answer is rewarded",
-    "timeout": "a call broke its time limit",
-    "memory": "a call broke its memory limit",
-    "crashed": "the process hosting the env died",
-}
-GENERATED_SIZES = (4, 12, 24, 48, 96)
-_MAX_SHOWN = 300  # characters of an observation or answer kept in a report
-
-
-class Rejected(Exception):
-    """One check failed: ``reason`` is a key of :data:`REASONS`."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class ConfigResult:
-    """What verification found on one configuration."""
-
-    options: dict[str, Any]
-    source: str
-    ok: bool = False
-    solve_fc_round: int | None = None
-    ref_answer: Any = None
-    reason: str | None = None
-    error: str | None = None
-    max_step_s: float = 0.0
-
-
-@dataclass
-class EnvReport:
-    """The verdict on one env."""
-
-    env: str
-    origin: str
-    source_hash: str = ""
-    passed: bool = False
-    reason: str | None = None
-    detail: str = ""
-    actions: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    configs: list[ConfigResult] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    @property
-    def rounds(self) -> list[int]:
-        return [c.solve_fc_round for c in self.configs if c.ok and c.solve_fc_round is not None]
-
-    def to_dict(self) -> dict[str, Any]:
-        rounds = self.rounds
-        return {
-            "env": self.env,
-            "status": "passed" if self.passed else "failed",
-            "reason": self.reason,
-            "detail": self.detail,
-            "origin": self.origin,
-            "source_hash": self.source_hash,
-            "actions": self.actions,
-            "configs_checked": len(self.configs),
-            "solve_fc_round": {"min": min(rounds), "max": max(rounds), "mean": round(sum(rounds) / len(rounds), 2)}
-            if rounds else None,
-            "notes": self.notes,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "configs": [asdict(c) for c in self.configs],
-        }
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """What to check beyond each env's own configurations."""
-
-    generated: int = 2  # configurations from generate_config(seed, size) per env that has one
-    max_configs: int = 0  # check at most this many configurations per env (0: all)
-    env_timeout: float = 600.0  # seconds for a whole env, a backstop over the runtime's own limits
-    seed: int = 0
+from .verdicts import (  # noqa: F401 - re-exported: the report types are part of verify's API
+    _DEFAULT_FAILURES,
+    _MAX_SHOWN,
+    NO_CONFIGS_ADVICE,
+    REASONS,
+    ConfigResult,
+    EnvReport,
+    Rejected,
+    VerifyOptions,
+)
 
 
 # -- one env -------------------------------------------------------------------------------------
@@ -183,6 +111,9 @@ async def _verify(runtime: Runtime, spec: EnvSpec, extra: ConfigIndex, options: 
             result.reason, result.error = exc.reason, exc.detail
             if exc.reason == "contract":
                 raise
+            if config.source == "default" and exc.reason in _DEFAULT_FAILURES:
+                raise Rejected("no_configs", f"with no configuration, the env's defaults ({{}} options) fail "
+                               f"({exc.reason}: {exc.detail}); {NO_CONFIGS_ADVICE}") from None
             shown = json.dumps(config.options, sort_keys=True)
             shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise Rejected(exc.reason, f"{exc.detail} (configuration {i}, {config.source}: {shown})") from None
@@ -191,11 +122,9 @@ async def _verify(runtime: Runtime, spec: EnvSpec, extra: ConfigIndex, options: 
 
 async def _configs(runtime: Runtime, spec: EnvSpec, module: dict[str, Any], extra: ConfigIndex,
                    options: VerifyOptions, report: EnvReport) -> list[Config]:
-    configs = fixed_configs(module.get("configs") or []) + extra.configs_for(spec)
+    configs = known_configs(spec, module.get("configs") or [], extra)
     if module.get("has_generator"):
-        for k in range(options.generated):
-            size = GENERATED_SIZES[k % len(GENERATED_SIZES)]
-            seed = derived_seed(options.seed, spec.name, "verify", k)
+        for seed, size in generator_requests(spec.name, options.generated, options.seed):
             try:
                 generated = await runtime.generate_config((spec, {}), seed, size)
             except Exception as exc:  # the in-process runtime lets the generator's own errors through
@@ -205,7 +134,8 @@ async def _configs(runtime: Runtime, spec: EnvSpec, module: dict[str, Any], extr
             configs.append(Config(generated, "generated", seed=seed, size=size))
     configs = dedupe(configs)
     if not configs:
-        report.notes.append("no configurations (no CONFIGS, records or --configs): checked with {} options")
+        report.notes.append("no configurations (no --configs, records, self-test env strings or CONFIGS): "
+                            "checked with {} options")
         configs = [Config({}, "default")]
     if options.max_configs and len(configs) > options.max_configs:
         report.notes.append(f"checked {options.max_configs} of {len(configs)} configurations")
@@ -244,7 +174,7 @@ async def _check_config(runtime: Runtime, spec: EnvSpec, config: Config, result:
         raise Rejected(_reason_of(trace.error, "oracle_failed"), f"solve() failed: {trace.error}")
     if not any(c.name == "Done" for c in trace.calls):
         raise Rejected("oracle_failed", f"solve() made {len(trace.calls)} calls but never called Done")
-    result.solve_fc_round = len(trace.calls)
+    result.oracle_turns = len(trace.calls)
     if trace.reward != 1.0:
         raise Rejected("oracle_not_solved", f"solve() ends with reward {trace.reward:g} after "
                        f"{len(trace.calls)} calls: {_shown(trace.final_observation)!r}")
@@ -255,6 +185,7 @@ async def _check_config(runtime: Runtime, spec: EnvSpec, config: Config, result:
     _compare(first_run, second_run, trace.calls)
     if first_run.reward != 1.0:
         raise Rejected("oracle_not_solved", first_run.describe_end(len(trace.calls)))
+    result.solve_fc_round = await solve_fc_round(runtime, env, trace.calls)
 
     # the first Done is the one that counts; keep its other arguments, change the answer
     done_args = next(c.arguments for c in trace.calls if c.name == "Done")

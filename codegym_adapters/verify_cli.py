@@ -27,26 +27,31 @@ _DESCRIPTION = (
 def report_dict(reports: Sequence[EnvReport], *, runtime: str, limits: dict[str, Any]) -> dict[str, Any]:
     """The JSON report: a summary, the quarantine list, then every env's details."""
     failed = [r for r in reports if not r.passed]
+    no_configs = sum(r.status == "no_configs" for r in reports)
     return {
         "version": 1,
         "runtime": runtime,
         "limits": limits,
-        "summary": {"envs": len(reports), "passed": len(reports) - len(failed), "failed": len(failed),
-                    "configs_checked": sum(len(r.configs) for r in reports)},
+        "summary": {"envs": len(reports), "passed": len(reports) - len(failed), "failed": len(failed) - no_configs,
+                    "no_configs": no_configs, "configs_checked": sum(len(r.configs) for r in reports)},
         "quarantined": [{"env": r.env, "reason": r.reason, "detail": r.detail} for r in failed],
         "envs": [r.to_dict() for r in reports],
     }
 
 
 def format_table(reports: Sequence[EnvReport]) -> str:
-    """One line per env: status, configurations checked, oracle rounds, actions, reason."""
+    """One line per env: status, configurations checked, solve_fc_round (upstream's count of env steps)
+    and oracle turns (the turns a model needs: set turn limits above it), actions, reason."""
     width = max([len(r.env) for r in reports] + [3])
-    lines = [f"{'env':<{width}}  status  configs  rounds      actions  reason"]
+    lines = [f"{'env':<{width}}  status  configs  rounds      turns       actions  reason"]
     for r in reports:
         rounds = r.rounds
+        turns = [c.oracle_turns for c in r.configs if c.ok and c.oracle_turns is not None]
         span = f"{min(rounds)}-{max(rounds)}" if rounds else "-"
+        turn_span = f"{min(turns)}-{max(turns)}" if turns else "-"
         reason = "" if r.passed else str(r.reason)
-        lines.append(f"{r.env:<{width}}  {'ok' if r.passed else 'FAILED':<6}  {len(r.configs):>7}  {span:<10}  "
+        status = {"passed": "ok", "no_configs": "NO CFG"}.get(r.status, "FAILED")
+        lines.append(f"{r.env:<{width}}  {status:<6}  {len(r.configs):>7}  {span:<10}  {turn_span:<10}  "
                      f"{len(r.actions):>7}  {reason}")
     passed = sum(r.passed for r in reports)
     lines.append(f"{passed} of {len(reports)} envs passed")
@@ -110,4 +115,5 @@ def cmd_verify(args: Any) -> int:
                 print(f"  {q['env']}: {q['reason']} - {q['detail']}")
         if args.report:
             print(f"report: {args.report}")
-    return 1 if report["summary"]["failed"] else 0
+    summary = report["summary"]
+    return 1 if summary["failed"] or summary["no_configs"] else 0

@@ -191,20 +191,37 @@ def test_fixed_configs_come_first_then_generated_ones(tmp_path, tally_dir):
     assert manifest["counts"]["train_rows"] == 5 and manifest["envs"]["Reference_01__TallyEnv"]["rows"] == 5
 
 
-def test_upstream_env_files_take_configurations_from_a_configs_file(tmp_path):
+def test_upstream_env_files_take_configurations_from_a_configs_file(tmp_path, capsys):
     folder = tmp_path / "up"
     folder.mkdir()
     (folder / "Leetcode_5_I__TallyEnv.py").write_text(UPSTREAM_TALLY)
     configs = tmp_path / "configs.txt"
     configs.write_text("".join(f"TallyEnv@{{'nums': {list(range(n))}}}\n" for n in (3, 6, 9)))
     assert codegym("build-data", "--envs", str(folder), "--out", str(tmp_path / "none"), "--runtime", "inprocess") == 2
-    manifest = build(tmp_path / "o", "--configs", str(configs), "--runtime", "inprocess", envs=folder)
+    # an env string file carries no task text and the env file none either: refused, naming the env
+    capsys.readouterr()
+    assert codegym("build-data", "--envs", str(folder), "--configs", str(configs), "--out", str(tmp_path / "r"),
+                   "--runtime", "inprocess") == 2
+    err = capsys.readouterr().err
+    assert "no task text" in err and "Leetcode_5_I__TallyEnv" in err and "--tasks" in err
+    assert "--allow-missing-task" in err and not (tmp_path / "r" / "train.jsonl").exists()
+    # written anyway only when asked, and the rows say so
+    manifest = build(tmp_path / "o", "--configs", str(configs), "--allow-missing-task", "--runtime", "inprocess",
+                     envs=folder)
     rows = read_rows(tmp_path / "o" / "train.jsonl")
     assert [r["extra_info"]["solve_fc_round"] for r in rows] == [14, 20]  # 3 numbers: 8 calls, under 10
     assert [r["extra_info"]["config_source"] for r in rows] == ["record", "record"]
+    assert all(r["extra_info"]["task_missing"] is True for r in rows)
     assert manifest["counts"]["dropped"]["rounds_below_min"] == 1
-    assert "Add up" not in rows[0]["prompt"][1]["content"]  # no task text: the generic one names the env
-    assert "Leetcode_5_I__TallyEnv" in rows[0]["prompt"][1]["content"]
+    assert manifest["envs"]["Leetcode_5_I__TallyEnv"]["task_missing"] is True
+    assert "Leetcode_5_I__TallyEnv" in rows[0]["prompt"][1]["content"]  # the generic text names the env
+    # a --tasks file gives the problem statement, keyed by code_id
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"code_id": "Leetcode_5_I", "task": "Add up the hidden numbers."}) + "\n")
+    build(tmp_path / "t", "--configs", str(configs), "--tasks", str(tasks), "--runtime", "inprocess", envs=folder)
+    rows = read_rows(tmp_path / "t" / "train.jsonl")
+    assert rows and all(r["prompt"][1]["content"].endswith("Add up the hidden numbers.") for r in rows)
+    assert all("task_missing" not in r["extra_info"] for r in rows)
 
 
 def test_native_prompt_style_carries_tool_schemas(tmp_path, tally_dir):
@@ -357,3 +374,68 @@ def test_bad_input_gets_clear_errors(tmp_path, capsys, tally_dir):
     assert codegym("build-data", "--convert", str(bad), "--out", str(tmp_path / "o")) == 2
     assert f"{bad}:1: 'prompt' must be a non-empty list" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# -- one reader per numeric row field (issue 11) ---------------------------------------------------
+@pytest.mark.parametrize(
+    "value, expected, warns",
+    [(20, 20, False), (20.0, 20, False), ("20.0", 20, False), ("1e2", 100, False), (" 64 ", 64, False),
+     (True, None, True), (False, None, True), ("twenty", None, True), (float("inf"), None, True),
+     ("nan", None, False), (None, None, False), ("", None, False)],
+)
+def test_training_and_build_data_read_a_turn_limit_the_same_way(tmp_path, value, expected, warns, monkeypatch):
+    from codegym_adapters import rows
+    from codegym_adapters.rows import convert_row, read_count
+
+    monkeypatch.setattr(rows, "_field_warnings", {})
+
+    ability = "codegym_v1@Reference_01__TallyEnv@{\"nums\": [1, 2]}"
+    row = {"ability": ability, "prompt": [{"role": "user", "content": "Add up."}], "plugin_call_max_round": value,
+           "extra_info": {"index": 1, "solve_fc_round": 12}}
+    with pytest.warns(UserWarning, match="Reference_01__TallyEnv") if warns else _no_warning():
+        task = Task.from_row(row)  # the training path (both plugins read rows through Task.from_row)
+    with pytest.warns(UserWarning, match="up.jsonl:3") if warns else _no_warning():
+        converted = convert_row(row, default_turn_limit=256, where="up.jsonl:3")  # build-data --convert
+    assert task.turn_limit == expected
+    assert converted["plugin_call_max_round"] == (256 if expected is None else expected)
+    with pytest.warns(UserWarning, match="plugin_call_max_round") if warns else _no_warning():
+        assert read_count(value, "plugin_call_max_round", "row 1") == expected
+    # inside extra_info (the hub's placement), also as a Python-literal extra_info string
+    extras = [{"plugin_call_max_round": value}]
+    if not isinstance(value, float):  # str() of inf/nan is no literal
+        extras.append(str({"plugin_call_max_round": value}))
+    for extra in extras:
+        with pytest.warns(UserWarning, match="plugin_call_max_round") if warns else _no_warning():
+            assert Task.from_row({"ability": ability, "extra_info": extra}).turn_limit == expected
+
+
+def _no_warning():
+    import warnings
+    from contextlib import contextmanager
+
+    @contextmanager
+    def manager():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+
+    return manager()
+
+
+def _warnings_allowed():
+    import warnings
+
+    return warnings.catch_warnings()
+
+
+def test_bad_numbers_in_many_rows_warn_a_few_times(monkeypatch):
+    from codegym_adapters import rows
+
+    monkeypatch.setattr(rows, "_field_warnings", {})
+    with pytest.warns(UserWarning) as caught:
+        for i in range(50):
+            assert Task.from_row({"ability": f"codegym_v1@A_{i}__TallyEnv@{{}}", "plugin_call_max_round": True}) \
+                .turn_limit is None
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == rows.MAX_FIELD_WARNINGS + 1
+    assert "A_0__TallyEnv" in messages[0] and "further ones are not reported" in messages[-1]

@@ -31,9 +31,13 @@ def renamed(source: str, new_class: str, old_class: str = "StairClimbEnv") -> st
 
 
 def assert_loads(spec: EnvSpec) -> type:
+    from codegym_adapters.construct import build_env
+    from codegym_adapters.envfile import example_options
+
     module = load_env_module(spec.source, spec.class_name, spec.name)
     cls = getattr(module, spec.class_name)
-    env = cls()
+    examples = example_options(spec.source, spec.class_name)  # some envs' defaults crash
+    env, _ = build_env(cls, examples[0] if examples else {})
     assert "Observe" in env.func_mapping and "Done" in env.func_mapping
     return cls
 
@@ -159,10 +163,12 @@ def test_folder_of_upstream_envs_and_its_record() -> None:
     assert sorted(s.name for s in catalog) == [
         "Codeforces_90002_I__LargestNumberEnv",
         "Codeforces_90004_I__TribonacciMemoEnv",
+        "Codeforces_90008_I__TreeDepthEnv",
         "Leetcode_90001_I__StairClimbEnv",
         "Leetcode_90003_I__MentionCounterEnv",
         "Leetcode_90005_I__PairSumPointerEnv",
         "Leetcode_90006_I__LongestRunEnv",  # from the record JSON in the same folder
+        "Leetcode_90007_I__GridPathCountEnv",
     ]
     assert catalog.get("LongestRunEnv").task.startswith("A hidden string")
 
@@ -315,7 +321,7 @@ def test_bundled_pack_is_installed() -> None:
     assert all(s.path is not None and s.path.parent == bundled_folder for s in catalog)
     assert all(s.path.name == f"{s.name}.py" for s in catalog)
     merged = Catalog.from_paths([UPSTREAM], installed=True)
-    assert len(merged) == len(catalog) + 6
+    assert len(merged) == len(catalog) + 8
     assert "Leetcode_90001_I__StairClimbEnv" in merged
 
 
@@ -473,3 +479,18 @@ def test_row_nulls_do_not_hide_extra_info_values() -> None:
            "extra_info": {"plugin_call_max_round": 512, "index": 3, "solve_fc_round": None}}
     task = Task.from_row(row)
     assert (task.turn_limit, task.index, task.solve_fc_round) == (512, 3, None)
+
+
+def test_rows_whose_extra_info_is_a_python_literal_string() -> None:
+    row = {"ability": 'codegym_v1@Leetcode_7_I__StairClimbEnv@{"n": 3, "moves": [1, 2]}', "code_id": "Leetcode_7_I",
+           "extra_info": str({"gym_env": STAIR_SOURCE, "index": 4, "solve_fc_round": "12", "flag": True}),
+           "prompt": [{"role": "user", "content": "Rules.\nQuestion: Climb the stairs."}]}
+    catalog = Catalog()
+    assert catalog.add_rows([row]) == 1
+    spec = catalog.get("Leetcode_7_I__StairClimbEnv")
+    assert spec.task == "Climb the stairs."
+    assert_loads(spec)
+    from codegym_adapters.tasks import Task
+
+    task = Task.from_row(row)
+    assert (task.index, task.solve_fc_round, task.extra_info["flag"]) == (4, 12, True)

@@ -162,3 +162,56 @@ def test_env_ref_is_immutable_and_copies_are_independent() -> None:
         ref.class_name = "BarEnv"  # type: ignore[misc]
     assert EnvRef("FooEnv").options == {}
     assert EnvRef("FooEnv").options is not EnvRef("FooEnv").options
+
+
+# -- env strings as upstream decoders read them (construct.py) -------------------------------------
+def _random_value(rng, depth=0):
+    kinds = ["int", "float", "str", "bool", "none"] + (["list", "dict"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.randint(-10**12, 10**12)
+    if kind == "float":
+        return rng.choice([0.1, -2.5e-8, 1e300, 3.0, rng.random()])
+    if kind == "str":
+        return "".join(rng.choice("ab'\"\\\n{}[]:,é@ ") for _ in range(rng.randint(0, 8)))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {f"k{i}": _random_value(rng, depth + 1) for i in range(rng.randint(0, 4))}
+
+
+def test_options_reach_the_env_intact_whichever_way_it_is_built() -> None:
+    import random
+
+    from codegym_adapters.construct import build_env
+
+    namespace: dict = {}
+    exec(  # trusted test code: an env decoding like upstream (literal_eval after the first "@"),
+        # one decoding JSON only, and one with no from_env_str at all
+        "import ast, json\n"
+        "class Literal:\n"
+        "    def __init__(self, env_str=None):\n"
+        "        self.reset(ast.literal_eval(env_str.split('@', 1)[1]) if env_str else {})\n"
+        "    @staticmethod\n"
+        "    def from_env_str(env_str):\n        return Literal(env_str)\n"
+        "    def reset(self, options={}):\n        self.options = options\n        return 'reset'\n"
+        "class JsonOnly(Literal):\n"
+        "    def __init__(self, env_str=None):\n"
+        "        self.reset(json.loads(env_str.split('@', 1)[1]) if env_str else {})\n"
+        "    @staticmethod\n"
+        "    def from_env_str(env_str):\n        return JsonOnly(env_str)\n"
+        "class NoFactory:\n"
+        "    def __init__(self):\n        self.reset()\n"
+        "    def reset(self, options=None):\n        self.options = options['x'] and options\n",
+        namespace,
+    )
+    rng = random.Random(12)
+    for _ in range(300):
+        options = {f"o{i}": _random_value(rng) for i in range(rng.randint(1, 4))}
+        for name in ("Literal", "JsonOnly", "NoFactory"):
+            cls = namespace[name]
+            env, _ = build_env(cls, {**options, "x": 1} if name == "NoFactory" else options)
+            assert env.options == ({**options, "x": 1} if name == "NoFactory" else options), (name, options)

@@ -1,15 +1,18 @@
 """Tried as a new user would: a folder of envs written in the upstream CodeGym file format.
 
-``tests/envs_upstream/`` holds five env files and one verified-record JSON, written in the upstream
+``tests/envs_upstream/`` holds seven env files and one verified-record JSON, written in the upstream
 format with none of our extensions (no TASK, CONFIGS or generate_config). Between them they have the
-quirks of ``codegym-format.md`` section 1: ``Done`` is not terminal, strict ``==`` answers (a string
-answer and a list answer), state kept across actions, an action that calls ``self.step`` itself, a
-memo shared by an action and ``get_ref_answer``, ``reset`` falling back to empty defaults on wrong
-keys, options holding "@" and booleans/None, docstrings saying "itself"/"self", and a ``solve()``
-with a ``while True`` loop.
+quirks of ``codegym-format.md`` sections 1 and 5: ``Done`` is not terminal, strict ``==`` answers (a
+string answer and a list answer), state kept across actions, actions that call ``self.step`` themselves,
+a memo shared by an action and ``get_ref_answer``, ``reset`` falling back to empty defaults on wrong
+keys, options holding "@" and booleans/None, docstrings saying "itself"/"self", a ``solve()`` with a
+``while True`` loop, defaults that crash (``GridPathCountEnv()`` raises), options only its constructor
+can decode (``TreeDepthEnv`` turns nested lists into nodes), and self-test blocks with example env
+strings (the only configurations the folder carries).
 
-Expected numbers come from the envs themselves: each configuration's ``solve()`` is run directly on a
-fresh instance (loaded here without the core) and its top-level ``step`` calls are counted.
+Expected numbers come from the envs themselves: each configuration's ``solve()`` is run directly on an
+instance built as upstream builds it (loaded here without the core); its top-level ``step`` calls (the
+turns a model needs) and its ``step_count`` (upstream's ``solve_fc_round``) are counted.
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ CONFIGS: dict[str, list[str]] = {
         '{"nums": [-7, -3, 0, 2, 5, 9, 14, 20], "target": 7}',
         '{"nums": [4], "target": 4}',
     ],
+    "Leetcode_90007_I__GridPathCountEnv": [
+        '{"grid": ["....", ".#..", "...."]}',
+        "{'grid': ['.....', '..#..', '.....', '#....']}",
+    ],
+    "Codeforces_90008_I__TreeDepthEnv": [
+        "{'tree': [1, [[2, []], [3, [[4, []]]]]]}",
+        '{"tree": [5, []]}',
+    ],
 }
 # the record's own unit tests, in their "<ClassName>@<options>" spelling
 RECORD_ENV_STRINGS = [unit["unit_test"] for unit in RECORD["unit_test_list"]]
@@ -110,7 +121,11 @@ def split_env_string(env_string: str) -> tuple[str, dict[str, Any]]:
 
 
 def fresh_env(env_string: str) -> Any:
+    """Built as upstream builds it (``from_env_str``), except for options with "@", which upstream's
+    split would cut: those are passed to ``reset`` directly."""
     class_name, options = split_env_string(env_string)
+    if "@" not in repr(options):
+        return env_class(class_name).from_env_str(f"{class_name}@{options!r}")
     env = env_class(class_name)()
     env.reset(options)
     return env
@@ -189,13 +204,15 @@ def test_catalog_of_the_folder(catalog: Catalog) -> None:
     async def actions() -> dict[str, list[Action]]:
         async with make_runtime("inprocess", catalog) as runtime:
             out = {}
-            for spec in catalog:
-                async with await runtime.open((spec, {})) as session:
+            for spec in catalog:  # with a valid configuration: some envs' defaults crash
+                first = next(s for s in ENV_STRINGS if split_env_string(s)[0] == spec.class_name)
+                async with await runtime.open(first) as session:
                     out[spec.class_name] = session.info.actions
             return out
 
     for class_name, actions_ in run(actions()).items():
-        assert [a.name for a in actions_] == list(env_class(class_name)().func_mapping)
+        assert [a.name for a in actions_] == list(
+            fresh_env(next(s for s in ENV_STRINGS if split_env_string(s)[0] == class_name)).func_mapping)
         for tool in openai_tools(actions_):
             assert "self" not in tool["function"]["parameters"]["properties"]
         assert "Example Output" not in tool_listing(actions_)
@@ -203,7 +220,7 @@ def test_catalog_of_the_folder(catalog: Catalog) -> None:
 
 def test_oracle_reaches_reward_1_in_exactly_the_solve_calls(catalog: Catalog) -> None:
     records = run(_episodes(catalog, get_policy("oracle"), ENV_STRINGS))
-    assert len(records) == len(ENV_STRINGS) == 25
+    assert len(records) == len(ENV_STRINGS) == 29
     for env_string, record in zip(ENV_STRINGS, records, strict=True):
         expected_calls, _, _ = direct_solve(env_string)
         assert record["done_reason"] == "done", (env_string, record)
@@ -401,7 +418,7 @@ def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
 def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list", str(FOLDER)]) == 0
     out = capsys.readouterr().out
-    assert "6 envs" in out and "ERROR" not in out
+    assert "8 envs" in out and "ERROR" not in out
     assert "Observe, InitTable, FillEntry, ReadEntry, Done" in out
     listed = cli_json(capsys, "list", str(FOLDER), "--json")
     assert {r["env"]: r["actions"] for r in listed}["Leetcode_90005_I__PairSumPointerEnv"] == [

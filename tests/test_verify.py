@@ -59,7 +59,7 @@ def test_bundled_envs_pass_in_the_sandbox(tmp_path, capsys):
     report = read_report(report_path)
     files = [p for p in BUNDLED.glob("*.py") if not p.name.startswith("__")]
     assert report["runtime"] == "sandbox"
-    assert report["summary"] == {"envs": len(files), "passed": len(files), "failed": 0,
+    assert report["summary"] == {"envs": len(files), "passed": len(files), "failed": 0, "no_configs": 0,
                                  "configs_checked": report["summary"]["configs_checked"]}
     assert report["quarantined"] == []
     for env in report["envs"]:
@@ -309,3 +309,33 @@ def test_missing_paths_and_empty_folders_are_clear_errors(tmp_path, broken_dir, 
     assert "no envs found" in capsys.readouterr().err
     assert codegym("verify", str(broken_dir), "--configs", str(tmp_path / "missing.txt")) == 2
     assert "configs file" in capsys.readouterr().err
+
+
+# -- one source for the numbers (issue 14 item 10) -------------------------------------------------
+def test_readme_bundled_table_is_what_verify_finds() -> None:
+    from codegym_adapters import envtable
+
+    reports = asyncio.run(envtable.bundled_reports())
+    readme = envtable.readme_path().read_text(encoding="utf-8")
+    assert envtable.section_of(readme) == envtable.render(reports), "run scripts/bundled_table.py"
+    assert len(reports) == 22
+
+
+def test_list_show_and_verify_count_the_same_configurations(tmp_path, capsys) -> None:
+    report_path = tmp_path / "r.json"
+    assert codegym("verify", str(BUNDLED / "Bundled_A01__HouseRobberEnv.py"), "--runtime", "inprocess",
+                   "--report", str(report_path)) == 0
+    (env,) = read_report(report_path)["envs"]
+    capsys.readouterr()
+    assert codegym("list", str(BUNDLED), "--json", "--runtime", "inprocess") == 0
+    listed = {r["env"]: r for r in json.loads(capsys.readouterr().out)}["Bundled_A01__HouseRobberEnv"]
+    assert listed["configs"] == env["configs_checked"] == 13
+    assert listed["config_counts"] == {"fixed": 11, "generated": 2}
+    assert codegym("show", "HouseRobberEnv", "--runtime", "inprocess") == 0
+    out = capsys.readouterr().out
+    assert "Configurations verify checks: 13 (11 fixed, 2 generated)" in out
+    assert "... and 8 more" in out and "+ 2 from generate_config(seed, size)" in out
+    rounds = f"{env['solve_fc_round']['min']}–{env['solve_fc_round']['max']}"
+    from codegym_adapters import envtable
+
+    assert f"| 13 (11 fixed, 2 generated) | {rounds} |" in envtable.section_of(envtable.readme_path().read_text())

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..calls import ToolCall
 from ..catalog import load_env_module
+from ..construct import build_env
 from ..errors import CodeGymError, EnvContractError, EnvLoadError
 from ..tools import Action, action_names, actions_of
 from .base import EXCEPTION, OracleTrace, StepResult
@@ -106,9 +107,8 @@ class EnvHost:
 
     def _new_env(self, source_hash: str, options: dict[str, Any], label: str) -> tuple[Any, str]:
         entry = self._class(source_hash)
-        try:
-            env = entry.cls()
-            observation = env.reset(dict(options))
+        try:  # the upstream way (from_env_str first), never a default reset({}) before the options
+            env, observation = build_env(entry.cls, dict(options))
         except Exception as exc:
             raise EnvLoadError(f"env {label}: creating or resetting it failed: {type(exc).__name__}: {exc}") \
                 from None
