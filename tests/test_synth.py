@@ -119,7 +119,7 @@ def test_survivors_pass_verify_and_feed_build_data(run: dict, tmp_path: Path) ->
     records = run["out"] / "records"
     assert main(["verify", str(records), "--report", str(tmp_path / "r.json"), "--workers", "2"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["summary"] == {"envs": 2, "passed": 2, "failed": 0, "configs_checked": 30}
+    assert report["summary"] == {"envs": 2, "passed": 2, "failed": 0, "no_configs": 0, "configs_checked": 30}
     assert main(["build-data", "--envs", str(records), "--out", str(tmp_path / "data"), "--format", "openrlhf",
                  "--workers", "2"]) == 0
     rows = [r for f in (tmp_path / "data").glob("*.jsonl") for r in read_rows(f)]
