@@ -90,8 +90,9 @@ def register(sub: Any) -> None:
     p.add_argument("--prompt-style", choices=PROMPT_STYLES, default="codegym",
                    help="codegym: the functions system message and the user message; native: messages plus "
                         "tool schemas in extra_info.tools (default %(default)s)")
-    p.add_argument("--call-format", choices=CALL_FORMATS, default="codegym",
-                   help="the call format the codegym prompt asks for (default %(default)s)")
+    p.add_argument("--call-format", choices=(*CALL_FORMATS, "strict"), default="codegym",
+                   help="the call format the codegym prompt asks for; strict (the paper's reading) asks for "
+                        "the codegym format (default %(default)s)")
     p.add_argument("--turn-limit", type=int, default=BuildOptions.turn_limit, metavar="N",
                    help="plugin_call_max_round of built rows, and of converted rows without one (default %(default)s)")
     p.add_argument("--jobs", type=int, default=8, metavar="N", help="envs processed at once (default %(default)s)")
@@ -106,7 +107,7 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 
     options = BuildOptions(
         per_env=args.per_env, min_rounds=args.min_rounds, max_rounds=args.max_rounds, val_envs=args.val_envs,
-        seed=args.seed, prompt_style=args.prompt_style, call_format=args.call_format, turn_limit=args.turn_limit,
+        seed=args.seed, prompt_style=args.prompt_style, call_format="codegym" if args.call_format == "strict" else args.call_format, turn_limit=args.turn_limit,
         sizes=args.sizes, max_pass_rate=args.max_pass_rate, allow_missing_task=args.allow_missing_task,
     )
     if args.out.exists() and not args.out.is_dir():

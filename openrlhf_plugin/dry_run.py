@@ -41,6 +41,7 @@ from typing import Any
 from codegym_adapters import dry_run as core
 from codegym_adapters.catalog import read_rows
 from codegym_adapters.errors import CodeGymError
+from codegym_adapters.rows import read_count, read_extra_info
 
 _PROBE = "CODEGYMPROBEOBSERVATION"
 
@@ -162,9 +163,10 @@ def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], to
     if summary.get("turns") not in (len(turns), len(turns) - 1):
         failed.append("turns")
 
-    extra = (row or {}).get("extra_info") or {}
-    if not summary.get("solve_fc_round") and isinstance(extra, dict) and extra.get("solve_fc_round"):
-        summary["solve_fc_round"] = int(extra["solve_fc_round"])  # an `ability` label does not carry it
+    extra = read_extra_info((row or {}).get("extra_info"))
+    rounds = read_count(extra.get("solve_fc_round"), "solve_fc_round")
+    if not summary.get("solve_fc_round") and rounds:
+        summary["solve_fc_round"] = rounds  # an `ability` label does not carry it
     return core.episode_record(
         task.env, plan, "openrlhf", summary, turns,
         prompt_tokens=prompt_tokens,
@@ -173,7 +175,7 @@ def decode_record(response: dict[str, Any], label: Any, plan: dict[str, Any], to
         action_ranges=len(ranges),
         rm_score=rm_score,
         truncated=bool(response.get("truncated")),
-        row=extra.get("index") if isinstance(extra, dict) else None,
+        row=extra.get("index"),
         token_checks=failed,
     )
 

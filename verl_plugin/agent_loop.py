@@ -22,6 +22,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 from verl.utils.rollout_trace import rollout_trace_op
 
 from codegym_adapters.episode import Episode, EpisodeMetrics
+from codegym_adapters.rows import read_extra_info
 from codegym_adapters.tasks import Task, task_for_row
 
 from .runtimes import shared_runtime
@@ -207,8 +208,8 @@ def _add_carried_env(catalog: Any, task: Task, row: dict[str, Any]) -> None:
     """Rows of the published data set carry their env's source (``extra_info.gym_env``): index it."""
     if task.env_name in catalog:
         return
-    extra = row.get("extra_info")
-    if row.get("gym_env") or row.get("env_code") or (isinstance(extra, dict) and extra.get("gym_env")):
+    extra = read_extra_info(row.get("extra_info"))  # a dict, or JSON / Python-literal text
+    if row.get("gym_env") or row.get("env_code") or extra.get("gym_env"):
         catalog.add_rows([row], origin="dataset row")
 
 
