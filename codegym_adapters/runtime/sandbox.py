@@ -24,7 +24,7 @@ import collections
 import itertools
 import json
 import logging
-import os
+import math
 import sys
 import weakref
 from typing import Any
@@ -45,6 +45,7 @@ from ..tools import Action
 from .base import (
     CLOSED,
     CRASHED,
+    INVALID_REWARD,
     LIMIT,
     NONDETERMINISTIC,
     QUARANTINED,
@@ -57,35 +58,42 @@ from .base import (
 )
 from .limits import SandboxLimits
 from .pool import RemoteError, WorkerLost, WorkerPool, WorkerProcess
+from .replies import DEFAULT_REWARD_RANGE, safe_text
 
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
 _ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
 _REBUILDS = 3
+RETRY_GRACE_S = 1.0  # a call that broke its worker is retried on a fresh one within its deadline + this
+RETRY_MIN_S = 0.25
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
                   "OptionsError": OptionsError, "CodeGymError": CodeGymError}
 
 
-def _default_workers() -> int:
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not Linux
-        return max(1, min(8, os.cpu_count() or 1))
-
-
 class SandboxRuntime(Runtime):
-    """Runs env code in ``workers`` confined processes. Keyword options are :class:`SandboxLimits`
-    fields (``step_timeout``, ``memory_mb``, ``max_observation_chars``, ...)."""
+    """Runs env code in confined worker processes, one env source per worker.
+
+    ``workers`` is how many worker processes may serve one env source (default 1: a source's
+    sessions share one process); ``max_workers`` bounds the processes alive at once (least recently
+    used ones are retired beyond it); ``idle_timeout`` (s) retires workers that host nothing;
+    ``reward_range`` is the closed interval a reward must lie in. Other keyword options are
+    :class:`SandboxLimits` fields (``step_timeout``, ``memory_mb``, ``max_observation_chars``, ...).
+    """
 
     name = "sandbox"
 
-    def __init__(self, catalog: Catalog | None = None, *, workers: int | None = None,
+    def __init__(self, catalog: Catalog | None = None, *, workers: int | None = None, max_workers: int = 1024,
+                 idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
                  limits: SandboxLimits | None = None, python: str = sys.executable, **limit_options: Any) -> None:
         super().__init__(catalog)
         if limits is not None and limit_options:
             raise ValueError("pass either limits= or individual limit options, not both")
+        low, high = (float(v) for v in reward_range)
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"reward_range must be two finite numbers, low <= high; got {reward_range!r}")
         self.limits = limits or SandboxLimits(**limit_options)
-        self.workers = workers or _default_workers()
+        self.workers = workers or 1
+        self.max_workers, self.idle_timeout, self.reward_range = max_workers, idle_timeout, (low, high)
         self._python = python
         self._pool: WorkerPool | None = None
         self._starting: asyncio.Task | None = None
@@ -108,7 +116,9 @@ class SandboxRuntime(Runtime):
         return {**self._pool.protections, "step_deadline_s": self.limits.step_timeout,
                 "max_observation_chars": self.limits.max_observation_chars,
                 "max_message_bytes": self.limits.max_message_bytes,
-                "max_rss_mb": self.limits.rss_limit_bytes // 2**20}
+                "max_rss_mb": self.limits.rss_limit_bytes // 2**20,
+                "worker_per_env_source": True, "reward_range": list(self.reward_range),
+                "replies_validated": True}
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (each is its own process group leader)."""
@@ -124,7 +134,7 @@ class SandboxRuntime(Runtime):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the workers (done by the first operation otherwise)."""
+        """Start the worker template and a spare worker (done by the first operation otherwise)."""
         if self._closed:
             raise RuntimeClosed("the sandbox runtime is closed")
         loop = asyncio.get_running_loop()
@@ -138,7 +148,9 @@ class SandboxRuntime(Runtime):
             self._pool, self._starting, self._loop = None, None, None
         if self._pool is None:
             self._loop = loop
-            self._pool = WorkerPool(self.limits, self.workers, self._on_worker_lost, self._python)
+            self._pool = WorkerPool(self.limits, self._on_worker_lost, self._python, per_source=self.workers,
+                                    max_workers=self.max_workers, idle_timeout=self.idle_timeout,
+                                    reward_range=self.reward_range)
             self._starting = loop.create_task(self._pool.start())
         task = self._starting
         if task is None:
@@ -151,8 +163,8 @@ class SandboxRuntime(Runtime):
             raise
         if self._starting is task:
             self._starting = None
-            log.info("sandbox runtime: %d workers; protections: %s", len(self._pool.alive_workers()),
-                     json.dumps(self.protections, sort_keys=True))
+            log.info("sandbox runtime: one worker per env source (up to %d each, %d in all); protections: %s",
+                     self.workers, self.max_workers, json.dumps(self.protections, sort_keys=True))
 
     async def close(self) -> None:
         if self._closed:
@@ -173,20 +185,20 @@ class SandboxRuntime(Runtime):
                 session._worker = None
         worker.sessions.clear()
 
-    async def _pick(self) -> WorkerProcess:
+    async def _pick(self, spec: EnvSpec, started_after: float | None = None) -> WorkerProcess:
         await self.start()
         assert self._pool is not None
-        return await self._pool.pick()
+        return await self._pool.pick(spec.source_hash, started_after)
 
     # -- env sources and failures --------------------------------------------------------------
-    def _load(self, worker: WorkerProcess, spec: EnvSpec) -> asyncio.Future | None:
+    def _load(self, worker: WorkerProcess, spec: EnvSpec, timeout: float | None = None) -> asyncio.Future | None:
         """Send the env's source if this worker has not got it (compiled once per worker)."""
-        if spec.source_hash in worker.sources:
+        if worker.loaded:
             return None
-        worker.sources.add(spec.source_hash)
+        worker.loaded = True
         self.stats["sources_sent"] += 1
         return worker.request({"op": "load", "hash": spec.source_hash, "source": spec.source,
-                               "class_name": spec.class_name, "label": spec.name})
+                               "class_name": spec.class_name, "label": spec.name}, timeout=timeout)
 
     def _check_quarantine(self, spec: EnvSpec) -> None:
         reason = self._quarantined.get(spec.source_hash)
@@ -208,16 +220,35 @@ class SandboxRuntime(Runtime):
             return f"{what} on {spec.name} {lost.detail}"
         return f"{what} on {spec.name} crashed its worker process ({lost.detail})"
 
+    def _suspect(self, lost: WorkerLost) -> float:
+        """A call broke its worker once: note it, and return the time after which a worker counts
+        as fresh for the retry that decides the blame."""
+        self.stats["retries_on_fresh_worker"] += 1
+        if lost.kind == CRASHED:
+            self.stats["crash_retries"] += 1
+        assert self._loop is not None
+        return self._loop.time()
+
+    def retry_timeout(self, started: float) -> float:
+        """The deadline of a retry on a fresh worker: the rest of the call's budget (its deadline plus
+        :data:`RETRY_GRACE_S`), at least :data:`RETRY_MIN_S`, at most the deadline."""
+        assert self._loop is not None
+        deadline = self.limits.step_timeout
+        return min(deadline, max(RETRY_MIN_S, started + deadline + RETRY_GRACE_S - self._loop.time()))
+
     async def _call(self, spec: EnvSpec, message: dict[str, Any], what: str) -> tuple[Any, WorkerProcess]:
-        """One env-level request (open, oracle, module_info, ...) on the least-loaded worker, with
-        the load of its source in front; returns its value and the worker. Raises CodeGymError
-        subclasses naming the env (EnvLoadError for an open)."""
-        crash_retried = False
+        """One env-level request (open, oracle, module_info, ...) on a worker of the env's source,
+        with the load of its source in front; returns its value and the worker. A request that
+        breaks its worker is retried once on a fresh one and blamed only if it breaks that one
+        too. Raises CodeGymError subclasses naming the env (EnvLoadError for an open)."""
+        started = asyncio.get_running_loop().time()
+        fresh_after: float | None = None
         for _ in range(_ATTEMPTS):
             self._check_quarantine(spec)
-            worker = await self._pick()
-            load = self._load(worker, spec)
-            future = worker.request(dict(message))
+            worker = await self._pick(spec, fresh_after)
+            timeout = None if fresh_after is None else self.retry_timeout(started)
+            load = self._load(worker, spec, timeout)
+            future = worker.request(dict(message), timeout=timeout)
             stage = what
             try:
                 if load is not None:
@@ -228,8 +259,8 @@ class SandboxRuntime(Runtime):
             except WorkerLost as lost:
                 if not lost.culprit:
                     continue
-                if lost.kind == CRASHED and not crash_retried:
-                    crash_retried = True
+                if fresh_after is None:
+                    fresh_after = self._suspect(lost)
                     continue
                 text = self._describe(spec, stage, lost)
                 self._record_failure(spec, text)
@@ -282,8 +313,16 @@ class _Mismatch(Exception):
     pass
 
 
+class _Failed(Exception):
+    """A session call failed for good; ``result`` says how."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(result.observation)
+        self.result = result
+
+
 class SandboxSession(Session):
-    """A session whose env lives in a sandbox worker; its committed calls live here, for replay."""
+    """A session whose env lives in a worker of its source; its committed calls live here, for replay."""
 
     def __init__(self, runtime: SandboxRuntime, sid: int, spec: EnvSpec, options: dict[str, Any]) -> None:
         self._runtime, self._sid, self._spec, self._options = runtime, sid, spec, options
@@ -291,8 +330,8 @@ class SandboxSession(Session):
         self._worker: WorkerProcess | None = None
         self._lock = asyncio.Lock()
         self._reset_key = 0
-        # committed calls: (kind, name, the request as sent, hash of the answer); kind is "step" or "attr"
-        self._log: list[tuple[str, str, str | None, int]] = []
+        # committed calls: (op, name, the request as sent, hash of the answer); op is "step" or "attribute"
+        self._log: list[tuple[str, str, str, int]] = []
         self._failed: StepResult | None = None
         self._closed = False
         self.info: SessionInfo
@@ -314,18 +353,19 @@ class SandboxSession(Session):
             self._worker = worker
             worker.sessions.add(self._sid)
 
-    async def _rebuild(self) -> StepResult | None:
-        """Recreate the env on a live worker by replaying the committed calls; a fatal result if
-        that fails."""
+    async def _rebuild(self, fresh_after: float | None = None, timeout: float | None = None) -> StepResult | None:
+        """Recreate the env on a live worker of its source (one started after ``fresh_after``, if
+        given) by replaying the committed calls; a fatal result if that fails. A replay that
+        breaks a worker is tried once more on a fresh one before the env is blamed."""
         rt, spec = self._runtime, self._spec
         rt.stats["replays"] += 1
         for _ in range(_REBUILDS):
             rt._check_quarantine(spec)
-            worker = await rt._pick()
-            load = rt._load(worker, spec)
+            worker = await rt._pick(spec, fresh_after)
+            load = rt._load(worker, spec, timeout)
             entries = list(self._log)
-            futures = [worker.request(self._open_message())]
-            futures += [worker.request(text) for _kind, _name, text, _key in entries]
+            futures = [worker.request(self._open_message(), timeout=timeout)]
+            futures += [worker.request(text, timeout=timeout, op=op) for op, _name, text, _key in entries]
             try:
                 if load is not None:
                     await load
@@ -336,12 +376,14 @@ class SandboxSession(Session):
                     if _answer_key(entry[0], await future) != entry[3]:
                         raise _Mismatch(f"call {i} ({entry[1]})")
             except WorkerLost as lost:
-                if lost.culprit:  # replaying this env broke a worker: it counts against the env
+                if lost.culprit:  # replaying this env broke a worker: once is a suspicion, twice a failure
+                    if fresh_after is None or timeout is None:
+                        fresh_after = rt._suspect(lost)
+                        continue
                     text = rt._describe(spec, "replaying its calls", lost)
                     rt._record_failure(spec, text)
-                    if lost.kind == TIMEOUT:
-                        return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {text}",
-                                          TIMEOUT)
+                    return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {text}",
+                                      lost.kind)
                 continue
             except _Mismatch as exc:
                 worker.request({"op": "close", "sid": self._sid})
@@ -363,6 +405,47 @@ class SandboxSession(Session):
         self._failed = StepResult(f"Error: {text}; the session cannot continue.", error=kind, fatal=True)
         return self._failed
 
+    async def _run(self, request: str, op: str, name: str, what: str) -> Any:
+        """Run one committed request (a step or an attribute read) on the session's worker and return
+        its value. A request that breaks its worker is retried once, on a fresh worker (the session
+        rebuilt there by replay) within the rest of the call's budget; only a second failure
+        counts toward quarantine. Raises :class:`_Failed`."""
+        rt, spec = self._runtime, self._spec
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fresh_after: float | None = None
+        for _ in range(_ATTEMPTS):
+            try:
+                timeout = None if fresh_after is None else rt.retry_timeout(started)
+                if fresh_after is not None or self._worker is None or not self._worker.alive:
+                    failed = await self._rebuild(fresh_after, timeout)
+                    if failed is not None:
+                        raise _Failed(failed)
+                worker = self._worker
+                assert worker is not None
+                # committed in on_value, when the answer arrives, even if this task is cancelled
+                return await worker.request(request, timeout=timeout, op=op,
+                                            on_value=lambda v: self._commit(op, name, request, v))
+            except RuntimeClosed:
+                raise _Failed(StepResult("Error: the runtime is closed.", error=CLOSED, fatal=True)) from None
+            except EnvQuarantined as exc:
+                raise _Failed(self._fail(str(exc), QUARANTINED)) from None
+            except WorkerLost as lost:
+                if not lost.culprit:
+                    continue
+                if fresh_after is None:
+                    fresh_after = rt._suspect(lost)
+                    continue
+                text = rt._describe(spec, what, lost)
+                rt._record_failure(spec, text)
+                raise _Failed(StepResult(f"Error: {text}; the call was not applied.", error=lost.kind)) from None
+            except RemoteError as err:
+                raise _Failed(self._fail(f"{spec.name} failed in its worker on {what}: {err}", CRASHED)) from None
+            except CodeGymError as exc:
+                raise _Failed(self._fail(str(exc), CRASHED)) from None
+        raise _Failed(StepResult(f"Error: {what} on {spec.name} could not run: its workers kept failing; "
+                                 "the call was not applied.", error=CRASHED))
+
     # -- the session contract ------------------------------------------------------------------
     async def step(self, call: ToolCall) -> StepResult:
         start = asyncio.get_running_loop().time()
@@ -382,50 +465,26 @@ class SandboxSession(Session):
                               f"({rt._quarantined[self._hash]})", QUARANTINED)
         try:
             args_json = json.dumps(call.arguments)
+            name_json = json.dumps(call.name)
         except (ValueError, TypeError, RecursionError) as exc:
-            return StepResult(f"Error: the arguments of {call.name} cannot be sent to the env "
-                              f"({type(exc).__name__}: {str(exc)[:200]}); the call was not applied.", error=LIMIT)
-        request = f'{{"op":"step","sid":{self._sid},"name":{json.dumps(call.name)},"args":{args_json}}}'
-        if len(request) + 64 > rt.limits.max_message_bytes:
-            return StepResult(f"Error: the arguments of {call.name} are {len(args_json)} bytes, over the "
-                              f"{rt.limits.max_message_bytes}-byte message limit; the call was not applied.",
+            return StepResult(f"Error: the arguments of {safe_text(str(call.name))[:100]} cannot be sent to the "
+                              f"env ({type(exc).__name__}: {safe_text(str(exc))[:200]}); the call was not applied.",
                               error=LIMIT)
-        crash_retried = False
-        for _ in range(_ATTEMPTS):
-            try:
-                if self._worker is None or not self._worker.alive:
-                    failed = await self._rebuild()
-                    if failed is not None:
-                        return failed
-                worker = self._worker
-                assert worker is not None
-                # committed in on_value, when the answer arrives, even if this task is cancelled
-                value = await worker.request(request, on_value=lambda v: self._commit("step", call.name, request, v))
-            except RuntimeClosed:
-                return StepResult("Error: the runtime is closed.", error=CLOSED, fatal=True)
-            except EnvQuarantined as exc:
-                return self._fail(str(exc), QUARANTINED)
-            except WorkerLost as lost:
-                if not lost.culprit:
-                    continue
-                if lost.kind == CRASHED and not crash_retried:
-                    crash_retried = True
-                    rt.stats["crash_retries"] += 1
-                    continue
-                text = rt._describe(spec, call.name, lost)
-                rt._record_failure(spec, text)
-                return StepResult(f"Error: {text}; the call was not applied.", error=lost.kind)
-            except RemoteError as err:
-                return self._fail(f"{spec.name} failed in its worker on {call.name}: {err}", CRASHED)
-            except CodeGymError as exc:
-                return self._fail(str(exc), CRASHED)
-            return StepResult(value["observation"], bool(value["finished"]), float(value["reward"]),
-                              value.get("error"))
-        return StepResult(f"Error: {call.name} on {spec.name} could not run: its workers kept failing; "
-                          "the call was not applied.", error=CRASHED)
+        request = f'{{"op":"step","sid":{self._sid},"name":{name_json},"args":{args_json}}}'
+        if len(request) + 64 > rt.limits.max_message_bytes:
+            return StepResult(f"Error: the arguments of {safe_text(call.name)[:100]} are {len(args_json)} bytes, "
+                              f"over the {rt.limits.max_message_bytes}-byte message limit; the call was not "
+                              "applied.", error=LIMIT)
+        try:
+            value = await self._run(request, "step", call.name, call.name)
+        except _Failed as failed:
+            return failed.result
+        if value["error"] == INVALID_REWARD:
+            return self._fail(f"env {spec.name}: {value['observation'].removeprefix('Error: ')}", INVALID_REWARD)
+        return StepResult(value["observation"], value["finished"], value["reward"], value["error"])
 
-    def _commit(self, kind: str, name: str, request: str, value: Any) -> None:
-        self._log.append((kind, name, request, _answer_key(kind, value)))
+    def _commit(self, op: str, name: str, request: str, value: Any) -> None:
+        self._log.append((op, name, request, _answer_key(op, value)))
 
     async def attribute(self, name: str) -> Any:
         rt, spec = self._runtime, self._spec
@@ -434,31 +493,15 @@ class SandboxSession(Session):
                 raise RuntimeClosed(f"the session of {spec.name} is closed")
             if self._failed is not None:
                 raise CodeGymError(self._failed.observation)
-            crash_retried = False
-            for _ in range(_ATTEMPTS):
-                if self._worker is None or not self._worker.alive:
-                    failed = await self._rebuild()
-                    if failed is not None:
-                        raise CodeGymError(failed.observation)
-                worker = self._worker
-                assert worker is not None
-                request = json.dumps({"op": "attribute", "sid": self._sid, "name": name})
-                try:
-                    value = await worker.request(request)
-                except WorkerLost as lost:
-                    if not lost.culprit:
-                        continue
-                    if lost.kind == CRASHED and not crash_retried:
-                        crash_retried = True
-                        continue
-                    text = rt._describe(spec, f"reading {name!r}", lost)
-                    rt._record_failure(spec, text)
-                    raise EnvLimitError(text) from None
-                except RemoteError as err:
-                    raise _codegym_error(err, spec) from None
-                self._commit("attr", name, request, value)
-                return value
-            raise EnvLimitError(f"reading {name!r} on {spec.name} could not run: its workers kept failing")
+            request = json.dumps({"op": "attribute", "sid": self._sid, "name": name})
+            try:
+                return await self._run(request, "attribute", name, f"reading {name!r}")
+            except _Failed as failed:
+                if failed.result.error in (TIMEOUT, LIMIT, CRASHED) and not failed.result.fatal:
+                    raise EnvLimitError(failed.result.observation.removeprefix("Error: ")) from None
+                if failed.result.error == CLOSED:
+                    raise RuntimeClosed(failed.result.observation) from None
+                raise CodeGymError(failed.result.observation) from None
 
     async def close(self) -> None:
         if self._closed:
@@ -475,9 +518,9 @@ class SandboxSession(Session):
                     pass
 
 
-def _answer_key(kind: str, value: Any) -> int:
-    if kind == "step":
-        return hash((value["observation"], bool(value["finished"]), float(value["reward"]), value.get("error")))
+def _answer_key(op: str, value: Any) -> int:
+    if op == "step":
+        return hash((value["observation"], value["finished"], value["reward"], value["error"]))
     return hash(json.dumps(value, sort_keys=True))
 
 
