@@ -319,7 +319,7 @@ class WorkerPool:
             live.append(self.spare)
         return [w.pid for w in live]
 
-    def live_workers(self) -> list[WorkerProcess]:
+    def alive_workers(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.alive and w.ready]
 
     async def close(self) -> None:

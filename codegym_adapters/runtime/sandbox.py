@@ -63,7 +63,7 @@ from .replies import DEFAULT_REWARD_RANGE, safe_text
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
 _ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
-_REBUILDS = 3
+_REBUILDS = 4
 RETRY_GRACE_S = 1.0  # a call that broke its worker is retried on a fresh one within its deadline + this
 RETRY_MIN_S = 0.25
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
@@ -359,6 +359,7 @@ class SandboxSession(Session):
         breaks a worker is tried once more on a fresh one before the env is blamed."""
         rt, spec = self._runtime, self._spec
         rt.stats["replays"] += 1
+        suspected = False
         for _ in range(_REBUILDS):
             rt._check_quarantine(spec)
             worker = await rt._pick(spec, fresh_after)
@@ -377,13 +378,14 @@ class SandboxSession(Session):
                         raise _Mismatch(f"call {i} ({entry[1]})")
             except WorkerLost as lost:
                 if lost.culprit:  # replaying this env broke a worker: once is a suspicion, twice a failure
-                    if fresh_after is None or timeout is None:
-                        fresh_after = rt._suspect(lost)
+                    if not suspected:
+                        suspected, fresh_after = True, rt._suspect(lost)
                         continue
                     text = rt._describe(spec, "replaying its calls", lost)
                     rt._record_failure(spec, text)
-                    return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {text}",
-                                      lost.kind)
+                    if lost.kind == TIMEOUT:
+                        return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {text}",
+                                          TIMEOUT)
                 continue
             except _Mismatch as exc:
                 worker.request({"op": "close", "sid": self._sid})
