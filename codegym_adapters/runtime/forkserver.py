@@ -165,6 +165,7 @@ class ForkServer:
         self._transport: asyncio.SubprocessTransport | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._ready: asyncio.Future | None = None
+        self._gone: asyncio.Future | None = None
         self._ids = 0
         self._stderr = bytearray()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -175,7 +176,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         ours.setblocking(False)
-        self._ready = loop.create_future()
+        self._ready, self._gone = loop.create_future(), loop.create_future()
         config = {**self.config, "parent_pid": os.getpid()}
         try:
             self._transport, _ = await loop.subprocess_exec(
@@ -284,6 +285,13 @@ class ForkServer:
             self._transport.close()
 
 
+    async def wait_closed(self, timeout: float = 2.0) -> None:
+        """Wait (up to ``timeout`` s) until the template process has been reaped."""
+        if self._gone is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._gone), timeout)
+
+
 class _TemplateProtocol(asyncio.SubprocessProtocol):
     def __init__(self, server: ForkServer) -> None:
         self.server = server
@@ -294,6 +302,9 @@ class _TemplateProtocol(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         self.server._died("exited")
+        gone = self.server._gone
+        if gone is not None and not gone.done():
+            gone.set_result(None)
 
 
 if __name__ == "__main__":

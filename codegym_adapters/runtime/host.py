@@ -167,16 +167,20 @@ class EnvHost:
         )
 
     def _status(self, env: Any) -> tuple[bool, float, str | None]:
-        """``(finished, reward, why the reward is refused or None)``; a reward that cannot be read
+        """``(finished, reward, why the reward is refused or None)``; a reward property that raises
         counts as 0 (CodeGym envs set it only at Done)."""
         try:
             finished = bool(env.finished)
         except Exception:
             finished = bool(getattr(env, "_done", False))
         try:
-            reward = _number(env.reward)
+            value = env.reward
         except Exception:
-            reward = 0.0
+            return finished, 0.0, None
+        try:
+            reward = _number(value)
+        except Exception:
+            reward = value  # check_reward names its type
         problem = check_reward(reward, self.reward_range)
         return finished, (0.0 if problem else float(reward)), problem
 
@@ -245,6 +249,8 @@ def _number(value: Any) -> int | float:
         return float.__float__(value)
     if isinstance(value, int):
         return int.__index__(value)
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError("text is not a reward")
     number = float(value)
     return float.__float__(number)
 

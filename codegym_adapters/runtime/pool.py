@@ -73,6 +73,7 @@ class WorkerPool:
         self.stats: collections.Counter[str] = collections.Counter()
         self._starts: dict[WorkerProcess, asyncio.Task] = {}
         self._template_task: asyncio.Task | None = None
+        self._templates: list[ForkServer] = []  # every template started, to reap them all at close
         self._spare_task: asyncio.Task | None = None
         self._reaper: asyncio.TimerHandle | None = None
         self._waiters: list[asyncio.Future] = []
@@ -131,6 +132,7 @@ class WorkerPool:
             raise WorkerStartError(str(exc)) from None
         self.template = template
         self.template_pids.append(template.pid)
+        self._templates.append(template)
 
     def _begin(self, source: str | None) -> asyncio.Task:
         """Start forking one worker; it is listed under ``source`` at once, so that concurrent
@@ -342,9 +344,11 @@ class WorkerPool:
             if all(w._exited or not w.pid for w in workers) or self.template is None:
                 break
             await asyncio.sleep(0.01)
-        if self.template is not None:
-            self.template.close()
-            self.template = None
+        template, self.template = self.template, None
+        for server in {template, *self._templates}:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
         for worker in workers:
             worker._finish()
         if self.root:

@@ -182,7 +182,7 @@ def check_reply(message: dict[str, Any], rid: int, op: str, limit: int,
     _need(type(message.get("id")) is int and message["id"] == rid, f"answered request {message.get('id')!r}, "
                                                                    f"not the one it was running ({rid})")
     rss = message.get("rss")
-    _need(type(rss) is int and rss >= 0, "rss is not a byte count")
+    _need(type(rss) is int and 0 <= rss < 1 << 63, "rss is not a byte count")
     if message.get("ok") is True:
         _need(set(message) == {"id", "ok", "value", "rss"}, "a success reply has other keys than id, ok, value, rss")
         return {"id": rid, "ok": True, "rss": rss, "value": VALUE_CHECKS[op](message["value"], limit, reward_range)}

@@ -106,7 +106,8 @@ class ChannelStealEnv(gymnasium.Env):
         }
         bodies = {
             "next_id": {"id": rid + 1, "ok": True, "value": values["list_observation"], "rss": 0},
-            "huge_rss": {"id": rid, "ok": True, "value": None, "rss": 10 ** 400},
+            "huge_rss": {"id": rid, "ok": True, "value": values["list_observation"] | {"observation": "ok"}, "rss": 2 ** 40},
+            "absurd_rss": {"id": rid, "ok": True, "value": values["list_observation"] | {"observation": "ok"}, "rss": 10 ** 400},
         }
         body = bodies.get(shape) or {"id": rid, "ok": True, "value": values[shape], "rss": 0}
         data = json.dumps(body).encode()

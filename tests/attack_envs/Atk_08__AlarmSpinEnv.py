@@ -81,7 +81,7 @@ class AlarmSpinEnv(gymnasium.Env):
                 pass
 
         signal.signal(signal.SIGALRM, spin)
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        signal.setitimer(signal.ITIMER_REAL, float(params.get("delay", 0.2)))
         return "armed"
 
     def Done(self, answer):
