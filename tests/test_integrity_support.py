@@ -183,7 +183,7 @@ def run_attack(name: str, calls: list[ToolCall], options: dict[str, Any] | None 
         assert got == episode.expected, f"honest episode {i} ({episode.spec.name}, wrong={episode.wrong}) " \
                                         f"differs from its clean run"
     deadline = limits["step_timeout"]
-    for what, result, elapsed in run.steps:
+    for what, _result, elapsed in run.steps:
         assert elapsed <= deadline + 2.0, f"{what} of {name} took {elapsed:.2f} s"
     assert set(run.quarantined) <= {spec.source_hash}, "an honest env was quarantined"
     assert set(run.failures) <= {spec.source_hash}, "a failure was counted against an honest env"
