@@ -9,7 +9,8 @@ sessions of its own source.
 
 Workers are forked from a template (:mod:`.forkserver`) that has imported everything env files use,
 so a new source costs a fork and a confinement, milliseconds, and little private memory. One
-confined worker is kept ready as a spare (it has run no env code, so any source may take it).
+``spares`` confined workers are kept ready (they have run no env code, so any source may take one);
+they are refilled in the background.
 
 Bounds: at most ``per_source`` workers serve one source (its sessions go to the least loaded); at
 most ``max_workers`` workers live at once. When a new source needs a worker at that bound, the
@@ -55,7 +56,8 @@ class WorkerPool:
 
     def __init__(self, limits: SandboxLimits, on_lost: Callable[[WorkerProcess], None],
                  python: str = sys.executable, *, per_source: int = 1, max_workers: int = 1024,
-                 idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE) -> None:
+                 idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
+                 spares: int = 2) -> None:
         if per_source < 1 or max_workers < 1:
             raise ValueError(f"per_source and max_workers must be at least 1, got {per_source}, {max_workers}")
         self.limits, self.python, self.on_lost = limits, python, on_lost
@@ -63,7 +65,8 @@ class WorkerPool:
         self.reward_range = reward_range
         self.template: ForkServer | None = None
         self.workers: list[WorkerProcess] = []  # assigned to a source, starting or live
-        self.spare: WorkerProcess | None = None
+        self.spare_count = spares
+        self.spares: list[WorkerProcess] = []
         self.by_pid: dict[int, WorkerProcess] = {}
         self.pids_started: list[int] = []  # every worker process ever started, for diagnostics
         self.template_pids: list[int] = []
@@ -74,7 +77,7 @@ class WorkerPool:
         self._starts: dict[WorkerProcess, asyncio.Task] = {}
         self._template_task: asyncio.Task | None = None
         self._templates: list[ForkServer] = []  # every template started, to reap them all at close
-        self._spare_task: asyncio.Task | None = None
+        self._spare_tasks: set[asyncio.Task] = set()
         self._reaper: asyncio.TimerHandle | None = None
         self._waiters: list[asyncio.Future] = []
         self._start_failures = 0
@@ -94,18 +97,19 @@ class WorkerPool:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the template and one spare worker (its hello gives the protections); raises
+        """Start the template and a spare worker (its hello gives the protections); raises
         :class:`WorkerStartError` if either cannot start."""
         _sweep_stale_roots()
         self.root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
         os.chmod(self.root, 0o711)  # workers dropped to nobody must reach their own folder
         _LIVE_POOLS.add(self)
         try:
-            self.spare = await self._new_worker(None)
+            self.spares.append(await self._new_worker(None))
         except BaseException:
             await self.close()
             raise
-        self.protections = dict(self.spare.protections)
+        self.protections = dict(self.spares[0].protections)
+        self._refill_spare()
         self._schedule_reaper()
 
     async def _ensure_template(self) -> ForkServer:
@@ -229,18 +233,18 @@ class WorkerPool:
                 raise task.exception()  # type: ignore[misc]
 
     def _take_spare(self, source: str) -> WorkerProcess | None:
-        spare = self.spare
-        self._refill_spare()
-        if spare is None or not (spare.alive and spare.ready):
+        self.spares = [w for w in self.spares if w.alive and w.ready]
+        if not self.spares:
+            self._refill_spare()
             return None
-        self.spare = None
+        spare = self.spares.pop(0)
         spare.source, spare.started_at, spare.last_used = source, spare.loop.time(), spare.loop.time()
         self.workers.append(spare)
         self._refill_spare()
         return spare
 
     def _refill_spare(self) -> None:
-        if self._closed or self.spare is not None or self._spare_task is not None or self._start_failures:
+        if self._closed or self._start_failures or len(self.spares) + len(self._spare_tasks) >= self.spare_count:
             return
 
         async def refill() -> None:
@@ -249,13 +253,15 @@ class WorkerPool:
             except Exception:
                 return
             finally:
-                self._spare_task = None
-            if self._closed or self.spare is not None:
+                self._spare_tasks.discard(task)
+            if self._closed or len(self.spares) >= self.spare_count:
                 worker.kill(RETIRED, "not needed")
             else:
-                self.spare = worker
+                self.spares.append(worker)
+                self._refill_spare()
 
-        self._spare_task = asyncio.get_running_loop().create_task(refill())
+        task = asyncio.get_running_loop().create_task(refill())
+        self._spare_tasks.add(task)
 
     async def _make_room(self, source: str) -> None:
         """Retire workers of other sources until a new one fits under ``max_workers``; waits for an
@@ -298,8 +304,8 @@ class WorkerPool:
         """Called by a worker as it is killed or found dead."""
         if worker in self.workers:
             self.workers.remove(worker)
-        if self.spare is worker:
-            self.spare = None
+        if worker in self.spares:
+            self.spares.remove(worker)
         if self._closed or worker.source is None or not worker.ready:
             return
         if kind == RETIRED:
@@ -315,11 +321,8 @@ class WorkerPool:
         self.by_pid.pop(worker.pid, None)
 
     def pids(self) -> list[int]:
-        """Process ids of the live workers, the spare included."""
-        live = [w for w in self.workers if w.alive and w.pid]
-        if self.spare is not None and self.spare.alive and self.spare.pid:
-            live.append(self.spare)
-        return [w.pid for w in live]
+        """Process ids of the live workers, spares included."""
+        return [w.pid for w in (*self.workers, *self.spares) if w.alive and w.pid]
 
     def alive_workers(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.alive and w.ready]
@@ -332,7 +335,7 @@ class WorkerPool:
         self._closed = True
         if self._reaper is not None:
             self._reaper.cancel()
-        tasks = [t for t in (*self._starts.values(), self._spare_task, self._template_task) if t is not None]
+        tasks = [t for t in (*self._starts.values(), *self._spare_tasks, self._template_task) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:

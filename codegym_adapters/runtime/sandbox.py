@@ -1,18 +1,29 @@
-"""The sandbox runtime (the default): env code runs in a pool of confined worker processes.
+"""The sandbox runtime (the default): env code runs in confined worker processes, one env source each.
 
-Each worker (:mod:`.worker`) hosts many sessions; requests to one worker are pipelined and run one
-by one, and workers run in parallel (:mod:`.pool`). What protects the trainer (:mod:`.limits`):
-a per-request wall-clock deadline enforced here, memory and process caps, a private network and
-``/tmp``, an unprivileged user, an audit hook, and capped observations and messages.
+The isolation unit is the env source (:mod:`.pool`): a worker only ever runs code of one env file,
+so nothing an env does to its own process (patching shared modules, walking frames, arming timers,
+writing into its channel) can change another env's results. Workers are forked from a pre-imported
+template (:mod:`.forkserver`) and confine themselves (:mod:`.limits`); requests to one worker are
+pipelined and run one by one (:mod:`.workerproc`). The parent trusts nothing a worker sends: every
+reply is checked (:mod:`.replies`), observations are capped and made UTF-8-safe again, and a reward
+must be a finite number in ``reward_range``; an env whose reward is not ends its session
+(``invalid_reward``).
 
 Recovery is by replay. This process keeps each session's committed calls (and what they returned).
-When a worker breaks a deadline, a memory limit or dies, it is killed and replaced; its sessions
-are rebuilt lazily, on their next call, on a live worker, by replaying those calls and checking
-that every answer is the same. A different answer fails the session (``NONDETERMINISTIC``), never
-silently. The call that broke the worker gets an ``Error: ...`` observation and is not committed;
-calls that were only queued behind it are retried transparently. A call whose worker died without
-breaking a limit (a crash, or a ``kill -9`` from outside) is retried once before it is blamed.
-An env source that fails ``quarantine_after`` times is quarantined for the rest of the run.
+When a worker breaks a deadline, a memory limit, sends a malformed reply or dies, it is killed; its
+sessions are rebuilt lazily, on their next call, on a live worker of their source, by replaying
+those calls and checking that every answer is the same. A different answer fails the session
+(``NONDETERMINISTIC``), never silently. Calls only queued behind the culprit are retried
+transparently.
+
+Blame only what is proven: the call that broke its worker is retried once, at once, on a fresh
+worker (started after the failure), within the rest of its budget (its deadline plus
+:data:`RETRY_GRACE_S`). If it succeeds there (the first worker was stopped or killed from outside)
+the caller gets that answer and nobody is blamed; if it fails again the caller gets an ``Error: ...``
+observation (not applied) and the failure counts toward the source's quarantine
+(``quarantine_after`` failures quarantine it for the rest of the run). A call therefore returns
+within its deadline plus :data:`RETRY_GRACE_S` and a worker start, unless it was queued behind
+other calls of its own source.
 
 A runtime belongs to the event loop that first uses it.
 """
@@ -76,7 +87,8 @@ class SandboxRuntime(Runtime):
     ``workers`` is how many worker processes may serve one env source (default 1: a source's
     sessions share one process); ``max_workers`` bounds the processes alive at once (least recently
     used ones are retired beyond it); ``idle_timeout`` (s) retires workers that host nothing;
-    ``reward_range`` is the closed interval a reward must lie in. Other keyword options are
+    ``reward_range`` is the closed interval a reward must lie in; ``spares`` confined workers are kept
+    ready for new sources. Other keyword options are
     :class:`SandboxLimits` fields (``step_timeout``, ``memory_mb``, ``max_observation_chars``, ...).
     """
 
@@ -84,7 +96,7 @@ class SandboxRuntime(Runtime):
 
     def __init__(self, catalog: Catalog | None = None, *, workers: int | None = None, max_workers: int = 1024,
                  idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
-                 limits: SandboxLimits | None = None, python: str = sys.executable, **limit_options: Any) -> None:
+                 spares: int = 2, limits: SandboxLimits | None = None, python: str = sys.executable, **limit_options: Any) -> None:
         super().__init__(catalog)
         if limits is not None and limit_options:
             raise ValueError("pass either limits= or individual limit options, not both")
@@ -94,6 +106,7 @@ class SandboxRuntime(Runtime):
         self.limits = limits or SandboxLimits(**limit_options)
         self.workers = workers or 1
         self.max_workers, self.idle_timeout, self.reward_range = max_workers, idle_timeout, (low, high)
+        self.spares = spares
         self._python = python
         self._pool: WorkerPool | None = None
         self._starting: asyncio.Task | None = None
@@ -150,7 +163,7 @@ class SandboxRuntime(Runtime):
             self._loop = loop
             self._pool = WorkerPool(self.limits, self._on_worker_lost, self._python, per_source=self.workers,
                                     max_workers=self.max_workers, idle_timeout=self.idle_timeout,
-                                    reward_range=self.reward_range)
+                                    reward_range=self.reward_range, spares=self.spares)
             self._starting = loop.create_task(self._pool.start())
         task = self._starting
         if task is None:
