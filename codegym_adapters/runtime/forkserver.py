@@ -203,9 +203,10 @@ class ForkServer:
         text = self._stderr.decode("utf-8", "replace").strip()
         return f"; its output ends with:\n{text[-2000:]}" if text else ""
 
-    async def spawn(self, config: dict[str, Any], fds: tuple[int, int]) -> tuple[int, int | None]:
+    async def spawn(self, config: dict[str, Any], fds: tuple[int, int], timeout: float) -> tuple[int, int | None]:
         """Fork a worker that gets ``fds`` (its request read end, its reply write end) and
-        ``config``; returns its pid and a pidfd (None where the kernel has none)."""
+        ``config``; returns its pid and a pidfd (None where the kernel has none). A template that
+        does not answer within ``timeout`` seconds is killed (TemplateError)."""
         if not self.alive or self._sock is None or self.loop is None:
             raise TemplateError("the sandbox worker template is gone")
         self._ids += 1
@@ -221,7 +222,12 @@ class ForkServer:
             except OSError as exc:
                 self._pending.pop(self._ids, None)
                 raise TemplateError(f"the sandbox worker template is gone ({exc})") from None
-        return await future
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            self._died(f"did not fork a worker within {timeout:g} s")
+            raise TemplateError(f"the sandbox worker template did not fork a worker within {timeout:g} s") \
+                from None
 
     def _readable(self) -> None:
         assert self._sock is not None

@@ -135,7 +135,7 @@ class WorkerProcess:
         rep_r, rep_w = os.pipe()
         self.alive = True
         try:
-            self.pid, self.pidfd = await pool.template.spawn(config, (req_r, rep_w))
+            self.pid, self.pidfd = await pool.template.spawn(config, (req_r, rep_w), self.limits.start_timeout)
         except BaseException:
             for fd in (req_w, rep_r):
                 os.close(fd)
