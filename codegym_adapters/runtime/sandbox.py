@@ -76,7 +76,7 @@ EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
 _ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
 _REBUILDS = 4
 RETRY_GRACE_S = 1.0  # a call that broke its worker is retried on a fresh one within its deadline + this
-RETRY_MIN_S = 0.25
+RETRY_MIN_S = 0.1
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
                   "OptionsError": OptionsError, "CodeGymError": CodeGymError}
 
@@ -431,11 +431,13 @@ class SandboxSession(Session):
         fresh_after: float | None = None
         for _ in range(_ATTEMPTS):
             try:
-                timeout = None if fresh_after is None else rt.retry_timeout(started)
                 if fresh_after is not None or self._worker is None or not self._worker.alive:
-                    failed = await self._rebuild(fresh_after, timeout)
+                    rebuild_timeout = None if fresh_after is None else rt.retry_timeout(started)
+                    failed = await self._rebuild(fresh_after, rebuild_timeout)
                     if failed is not None:
                         raise _Failed(failed)
+                # a retry gets what is left of the call's budget once its session is rebuilt
+                timeout = None if fresh_after is None else rt.retry_timeout(started)
                 worker = self._worker
                 assert worker is not None
                 # committed in on_value, when the answer arrives, even if this task is cancelled
