@@ -119,6 +119,13 @@ def _open(v: Any, limit: int, _: Any) -> dict[str, Any]:
     _need(type(v) is dict and set(v) == {"reset_observation", "actions", "task"},
           "an open answer must be {reset_observation, actions, task}")
     _need(type(v["actions"]) is list and all(type(a) is dict for a in v["actions"]), "actions is not a list")
+    for a in v["actions"]:
+        _need(type(a.get("name")) is str and type(a.get("params", [])) is list, "an action has no name or params")
+        _need(all(type(a.get(k, "")) is str for k in ("description", "doc", "signature")), "an action's text "
+                                                                                          "is not a string")
+        for p in a.get("params", []):
+            _need(type(p) is dict and type(p.get("name")) is str and type(p.get("description", "")) is str
+                  and (p.get("type") is None or type(p.get("type")) is str), "a parameter is malformed")
     try:
         actions = [Action.from_dict(safe_json(a)).to_dict() for a in v["actions"]]
     except MalformedReply:
