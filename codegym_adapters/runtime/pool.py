@@ -207,7 +207,7 @@ class WorkerPool:
         while True:
             if self._closed:
                 raise RuntimeClosed("the sandbox runtime is closed")
-            group = [w for w in self.workers if w.source == source and w.alive
+            group = [w for w in self.workers if w.source == source and (w.alive or w in self._starts)
                      and (started_after is None or w.started_at > started_after)]
             ready = [w for w in group if w.ready]
             if ready and (len(group) >= self.per_source or started_after is not None):
@@ -266,7 +266,7 @@ class WorkerPool:
     async def _make_room(self, source: str) -> None:
         """Retire workers of other sources until a new one fits under ``max_workers``; waits for an
         answer when every worker has a request in flight."""
-        while not self._closed and sum(w.alive for w in self.workers) >= self.max_workers:
+        while not self._closed and sum(w.alive or w in self._starts for w in self.workers) >= self.max_workers:
             idle = [w for w in self.workers if w.alive and w.ready and not w.inflight and w.source != source]
             if idle:
                 victim = min(idle, key=lambda w: (bool(w.sessions), w.last_used))
