@@ -201,3 +201,34 @@ def test_a_custom_reward_range_is_honoured():
     assert done.error is None and done.reward == 1e308
     with pytest.raises(ValueError, match="reward_range"):
         SandboxRuntime(catalog(), reward_range=(1.0, 0.0))
+
+
+@pytest.mark.parametrize("shape", ["list_observation", "string_reward"])
+def test_an_episode_step_returns_within_its_deadline_whatever_the_worker_forges(shape):
+    """The issue's example, through the real Episode: a forged reply of the wrong shape once made
+    Episode.step wait forever; now the forger is killed and the turn returns an error in time."""
+    import time
+
+    from codegym_adapters.episode import Episode
+    from codegym_adapters.tasks import Task
+
+    def text(name: str, **params) -> str:
+        import json
+
+        return f'<|FunctionCallBegin|>[{json.dumps({"name": name, "parameters": params})}]<|FunctionCallEnd|>'
+
+    async def main():
+        async with SandboxRuntime(catalog(), step_timeout=DEADLINE) as runtime:
+            episode = Episode(runtime, Task.from_env_string("ChannelStealEnv@{}"))
+            await episode.start()
+            start = time.monotonic()
+            attack = await asyncio.wait_for(episode.step(text("Attack", shape=shape)), DEADLINE + 10)
+            elapsed = time.monotonic() - start
+            observe = await episode.step(text("Observe"))
+            done = await episode.step(text("Done", answer=7))
+            return attack, elapsed, observe, done, episode
+
+    attack, elapsed, observe, done, episode = asyncio.run(main())
+    assert elapsed <= DEADLINE + 2.0
+    assert attack.observation.startswith("Error:") and "channel" in attack.observation
+    assert observe.observation == "7" and done.reward == 1.0 and episode.done_reason == "done"
