@@ -56,8 +56,11 @@ def _preload() -> None:
             pass
     import gc
 
-    from . import limits  # noqa: F401  (confine runs in every child)
+    from . import limits  # confine runs in every child
 
+    prepare = getattr(limits, "prepare", None)  # the kernel layers' once-per-template part, where present
+    if callable(prepare):
+        prepare()
     _warm_up()
     gc.collect()
     gc.freeze()  # children's collections skip these objects: their pages stay shared
@@ -164,6 +167,16 @@ def main(argv: list[str]) -> int:
             _spawn(ctl, json.loads(data), fds, (wake_r, wake_w))
 
 
+def _fork() -> int:
+    """``os.fork``, or, where the kernel layers provide it, a fork straight into a new PID namespace
+    (the child is its process 1: it can name no other process)."""
+    try:
+        from .pidns import fork
+    except ImportError:
+        return os.fork()
+    return fork()
+
+
 def _send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     data = json.dumps(message).encode()
     if fds:
@@ -190,7 +203,7 @@ def _spawn(ctl: socket.socket, message: dict[str, Any], fds: list[int], wake: tu
             os.close(fd)
         _send(ctl, {"id": rid, "error": f"a spawn needs 2 descriptors, got {len(fds)}"})
         return
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # the child: becomes a worker and never returns
         code = 1
         try:
