@@ -101,3 +101,28 @@ def test_idle_workers_are_retired():
     assert pid in kept and pid not in live
     assert counters["workers_retired"] >= 1
     assert not Path(f"/proc/{pid}/status").exists() or "Z" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_template_killed_from_outside_is_restarted_and_no_episode_is_lost():
+    import os
+    import signal
+
+    episodes = distinct(4)
+
+    async def main():
+        async with SandboxRuntime(catalog(), step_timeout=5.0) as runtime:
+            sessions = [await runtime.open((e.spec, e.options)) for e in episodes]
+            halves = [len(e.calls) // 2 for e in episodes]
+            first = [await drive(s, e.calls[:h]) for s, e, h in zip(sessions, episodes, halves, strict=True)]
+            old = runtime._pool.template.pid
+            os.kill(old, signal.SIGKILL)  # its workers die with it
+            second = [await drive(s, e.calls[h:]) for s, e, h in zip(sessions, episodes, halves, strict=True)]
+            for s in sessions:
+                await s.close()
+            return [a + b for a, b in zip(first, second, strict=True)], old, runtime._pool.template.pid, \
+                runtime.counters(), all_worker_pids(runtime)
+
+    results, old, new, counters, pids = asyncio.run(main())
+    assert results == [e.expected for e in episodes]
+    assert new != old and counters.get("env_failures", 0) == 0 and counters["replays"] >= 1
+    assert wait_gone(pids) == []
