@@ -12,19 +12,26 @@ in-process), run with C sessions live at once, C in 1, 64, 1,024, 4,096. Runtime
 
 Per-step latency is the time one ``step`` call takes as its caller sees it, queueing included;
 steps/s is all steps over the wall time of the run (opens and closes included; sources are compiled
-in a warm-up first). Memory is the peak of the summed RSS of the processes that run env code
-(sandbox workers; for the forked step processes their PSS, as they share most pages with this
-process), sampled every 50 ms; this process's RSS is reported apart. At C > 1 the latency includes
+in a warm-up first). Memory is the peak of the summed PSS of the processes that run env code
+(sandbox workers and their template, forked step processes: they share most pages), sampled every
+50 ms; this process's RSS is reported apart. At C > 1 the latency includes
 waiting behind the other sessions' steps, so compare runtimes there by steps/s.
 
-Run: ``python benchmarks/bench_runtime.py [--quick]``; prints a markdown table and writes
-``benchmarks/results/runtime.json``.
+Then, for issue 10 (:func:`isolation`), this checkout's per-source workers against the base
+commit's shared workers (its ``codegym_adapters`` exported with ``git archive``, run in subprocesses
+alternating with ours, on the same envs): single-session step p50 (and a direct call's, in the same
+rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
+every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
+
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only]``; prints a markdown table
+and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import pickle
@@ -191,7 +198,7 @@ async def bench_direct(chosen: list[Episode], concurrency: int) -> Result:
 
 # -- (a') and (b): runtimes through the async session API ------------------------------------------
 async def bench_runtime(name: str, runtime: Any, chosen: list[Episode], concurrency: int,
-                        pids: Callable[[], list[int]]) -> Result:
+                        pids: Callable[[], list[int]], pss: bool = False) -> Result:
     latencies: list[float] = []
     async with runtime:
         for e in distinct_envs(chosen):  # warm-up: workers start, every source is compiled
@@ -209,7 +216,7 @@ async def bench_runtime(name: str, runtime: Any, chosen: list[Episode], concurre
                     raise RuntimeError(f"{e.spec.name}: {result.observation}")
             await session.close()
 
-        with Sampler(pids) as sampler:
+        with Sampler(pids, pss=pss) as sampler:
             wall = await drive(chosen, concurrency, one)
     return Result(name, concurrency, len(chosen), len(latencies), wall, latencies, sampler.peak, sampler.parent)
 
@@ -527,7 +534,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 result = await bench_runtime(name, InProcessRuntime(catalog), chosen, concurrency, list)
             elif name == "sandbox":
                 runtime = SandboxRuntime(catalog, workers=args.workers)
-                result = await bench_runtime(name, runtime, chosen, concurrency, runtime.worker_pids)
+                result = await bench_runtime(name, runtime, chosen, concurrency, functools.partial(runtime_pids, runtime),
+                                             pss=True)
                 sandbox_info = {"workers": runtime.workers, "protections": runtime.protections or sandbox_info.get(
                     "protections"), "counters": runtime.counters()}
             else:
@@ -535,7 +543,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results.append(result)
             row = result.row()
             print(f"  {name:14s} C={concurrency:5d}: p50 {row['p50_us']:9.1f} us  p99 {row['p99_us']:9.1f} us  "
-                  f"{row['steps_per_s']:7d} steps/s  env RSS {row['env_rss_mb']:7.1f} MB", flush=True)
+                  f"{row['steps_per_s']:7d} steps/s  env mem {row['env_rss_mb']:7.1f} MB", flush=True)
     c1 = await interleaved_c1(catalog, pick(episodes, 10), 3 if args.quick else 7, args.workers)
     print(f"  C=1 interleaved: p50 direct {c1['direct']['median_p50_us']} us, inprocess "
           f"{c1['inprocess']['median_p50_us']} us, sandbox {c1['sandbox']['median_p50_us']} us (medians of rounds)")
@@ -555,19 +563,19 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"C={c}: direct steps/s / sandbox steps/s"] = round(dr["steps_per_s"] / sb["steps_per_s"], 1)
     sb4096 = by.get(("sandbox", 4096))
     if sb4096:
-        out["C=4096: sandbox worker RSS MB, all workers (target < 2048)"] = sb4096["env_rss_mb"]
+        out["C=4096: sandbox PSS MB, all workers and the template"] = sb4096["env_rss_mb"]
     return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| runtime | C | episodes | steps | p50 µs | p99 µs | steps/s | env RSS MB | parent RSS MB | note |",
+    lines = ["| runtime | C | episodes | steps | p50 µs | p99 µs | steps/s | env PSS MB | parent RSS MB | note |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         env = r["env_rss_mb"]
         if r["runtime"] in ("direct", "inprocess"):
             env = "(in parent)"
-        elif r["runtime"] == "fork_per_step":
-            env = f"{env} (PSS)" if env else "not caught (ms-lived)"
+        elif r["runtime"] == "fork_per_step" and not env:
+            env = "not caught (ms-lived)"
         lines.append(f"| {r['runtime']} | {r['concurrency']} | {r['episodes']} | {r['steps']} | {r['p50_us']} | "
                      f"{r['p99_us']} | {r['steps_per_s']} | {env} | {r['parent_rss_mb']} | {r['note']} |")
     return "\n".join(lines)
