@@ -152,7 +152,7 @@ class EnvHost:
             observation = message if isinstance(message, str) else json.dumps(to_json_like(message))
         except Exception as exc:  # env bug: step() is supposed to catch its own errors
             error = EXCEPTION
-            observation = f"Error: the environment failed on {name}: {type(exc).__name__}: {_said(exc)}"
+            observation = f"Error: the environment failed on {name}: {type(exc).__name__}: {said(exc)}"
         finished, reward, problem = self._status(env)
         if problem is not None:
             return StepResult(f"Error: the environment gave an invalid reward after {name}: {problem}; "
@@ -196,7 +196,7 @@ class EnvHost:
             if callable(value):
                 value = value()
         except Exception as exc:
-            raise CodeGymError(f"reading {name} of the env failed: {type(exc).__name__}: {_said(exc)}") from None
+            raise CodeGymError(f"reading {name} of the env failed: {type(exc).__name__}: {said(exc)}") from None
         return to_json_like(value)
 
     def close(self, sid: Any) -> None:
@@ -232,7 +232,7 @@ class EnvHost:
         try:
             final = env.solve()
         except Exception as exc:
-            return OracleTrace(calls, "", 0.0, error=f"solve() raised {type(exc).__name__}: {_said(exc)}")
+            return OracleTrace(calls, "", 0.0, error=f"solve() raised {type(exc).__name__}: {said(exc)}")
         _, reward, problem = self._status(env)
         final_text = observation_text(final, self.max_observation_chars)
         if problem is not None:
@@ -255,7 +255,7 @@ def _number(value: Any) -> int | float:
     return float.__float__(number)
 
 
-def _said(exc: BaseException) -> str:
+def said(exc: BaseException) -> str:
     """An exception's text, safely: its ``__str__`` is env code and may raise or lie."""
     try:
         return safe_text(exact_text(exc))[:2000]

@@ -24,7 +24,7 @@ import sys
 from typing import Any
 
 from .channel import FrameReader, frame
-from .host import EnvHost
+from .host import EnvHost, said
 
 # Modules env files import (codegym-format.md), loaded by the template so a worker starts warm.
 PRELOAD = (
@@ -106,7 +106,7 @@ class Worker:
             self.reply({"id": rid, "ok": False, "type": "MemoryError", "message": "out of memory"})
         except BaseException as exc:  # env code may raise anything, SystemExit included
             kind = exc.kind if isinstance(exc, _Remote) else type(exc).__name__
-            self.reply({"id": rid, "ok": False, "type": kind, "message": str(exc)[:2000]})
+            self.reply({"id": rid, "ok": False, "type": kind, "message": said(exc)})
 
     # -- operations ------------------------------------------------------------------------------
     def _source(self, request: dict[str, Any]) -> str:
@@ -125,7 +125,7 @@ class Worker:
         try:
             self.host.load(request["hash"], request["source"], request["class_name"], request["label"])
         except BaseException as exc:
-            self.load_errors[request["hash"]] = (type(exc).__name__, str(exc)[:2000])
+            self.load_errors[request["hash"]] = (type(exc).__name__, said(exc))
             raise
 
     def op_open(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class Worker:
             raise _Remote("CodeGymError", f"session {request['sid']} is not open in this worker") from None
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the env
             name = request["name"]
-            return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {exc}"[:2000],
+            return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {said(exc)}"[:2000],
                     "finished": False, "reward": 0.0, "error": "exception"}
         return {"observation": result.observation, "finished": result.finished, "reward": result.reward,
                 "error": result.error}  # fatal follows from the error kind (invalid_reward)
