@@ -61,7 +61,7 @@ def _preload() -> None:
     prepare = getattr(limits, "prepare", None)  # the kernel layers' once-per-template part, where present
     if callable(prepare):
         prepare()
-    _warm_up()
+    warm_up()
     gc.collect()
     gc.freeze()  # children's collections skip these objects: their pages stay shared
 
@@ -118,10 +118,17 @@ class WarmUpEnv(gymnasium.Env):
 '''
 
 
-def _warm_up() -> None:
-    """Run our own code paths once on a tiny env of our own (never an env file), so that the caches
-    they fill (typing, inspect, re, json) are built here and shared by every child, not rebuilt
-    (and privately dirtied) in each."""
+def warm_up_compiler() -> None:
+    """Compile (never run) a text the size of a typical env file, so that the memory the compiler
+    needs is faulted in before a spare worker is given its env, off the path of that open."""
+    compile(_WARM_UP_ENV * 6, "<warm-up>", "exec")
+
+
+def warm_up() -> None:
+    """Run our own code paths once on a tiny env of our own (never an env file). In the template, the
+    caches they fill (typing, inspect, re, json) are then built once and shared by every child; in a
+    spare worker, the pages its first env will touch are copied before the env is assigned, off
+    the path of the open that takes it."""
     from .host import EnvHost
 
     host = EnvHost()

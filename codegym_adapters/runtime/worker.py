@@ -200,6 +200,10 @@ def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
 
         _, protections = confine(config)
         worker = Worker(config, chan_in, chan_out)
+        if config.get("warm_up"):  # a spare: fault in, now, the pages compiling its first env will need
+            from .forkserver import warm_up_compiler
+
+            warm_up_compiler()
     except BaseException as exc:
         error = {"id": 0, "ok": False, "type": type(exc).__name__, "message": f"confinement failed: {exc}"[:2000],
                  "rss": 0}

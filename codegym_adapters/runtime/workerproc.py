@@ -131,6 +131,7 @@ class WorkerProcess:
             os.chown(self.workdir, 65534, 65534)
         config = self.limits.worker_config(self.workdir, pool.template.pid)
         config["reward_range"] = list(pool.reward_range)
+        config["warm_up"] = self.source is None
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         self.alive = True
