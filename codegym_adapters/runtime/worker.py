@@ -34,6 +34,7 @@ PRELOAD = (
     "unicodedata", "hashlib", "struct", "io", "contextlib", "subprocess", "socket", "ctypes", "tempfile",
     "select", "resource", "signal", "codegym_adapters.runtime.host", "codegym_adapters.catalog",
 )  # fmt: skip
+_PRELOAD = PRELOAD  # the name the kernel layers' tests use
 
 
 def _send(fd: int, data: bytes) -> None:
@@ -195,6 +196,7 @@ def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
     for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")], strict=True):
         os.closerange(low + 1, high)  # nothing of the template's, or of another worker's, stays open
     random.seed()  # not the template's state: as a freshly started process would
+    config = {**config, "keep_fds": [chan_in, chan_out, devnull]}  # confine may close every other one
     try:
         from .limits import confine
 
