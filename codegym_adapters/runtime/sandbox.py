@@ -68,7 +68,7 @@ from .session import ATTEMPTS, SandboxSession
 
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
-RETRY_GRACE_S = 1.0  # a call that broke its worker is retried on a fresh one within its deadline + this
+RETRY_GRACE_S = 0.75  # a call that broke its worker is retried on a fresh one within its deadline + this
 RETRY_MIN_S = 0.1
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
                   "OptionsError": OptionsError, "CodeGymError": CodeGymError}
