@@ -174,14 +174,14 @@ def main(argv: list[str]) -> int:
             _spawn(ctl, json.loads(data), fds, (wake_r, wake_w))
 
 
-def _fork() -> int:
-    """``os.fork``, or, where the kernel layers provide it, a fork straight into a new PID namespace
-    (the child is its process 1: it can name no other process)."""
+def _fork(pid_namespace: bool) -> int:
+    """``os.fork``, or, where the kernel layers provide it and the worker's limits ask for one, a
+    fork straight into a new PID namespace (the child is its process 1: it can name no other process)."""
     try:
         from .pidns import fork
     except ImportError:
         return os.fork()
-    return fork()
+    return fork() if pid_namespace else os.fork()
 
 
 def _send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -210,7 +210,7 @@ def _spawn(ctl: socket.socket, message: dict[str, Any], fds: list[int], wake: tu
             os.close(fd)
         _send(ctl, {"id": rid, "error": f"a spawn needs 2 descriptors, got {len(fds)}"})
         return
-    pid = _fork()
+    pid = _fork(bool(message["config"].get("pid_namespace", True)))
     if pid == 0:  # the child: becomes a worker and never returns
         code = 1
         try:
