@@ -12,19 +12,26 @@ in-process), run with C sessions live at once, C in 1, 64, 1,024, 4,096. Runtime
 
 Per-step latency is the time one ``step`` call takes as its caller sees it, queueing included;
 steps/s is all steps over the wall time of the run (opens and closes included; sources are compiled
-in a warm-up first). Memory is the peak of the summed RSS of the processes that run env code
-(sandbox workers; for the forked step processes their PSS, as they share most pages with this
-process), sampled every 50 ms; this process's RSS is reported apart. At C > 1 the latency includes
+in a warm-up first). Memory is the peak of the summed PSS of the processes that run env code
+(sandbox workers and their template, forked step processes: they share most pages), sampled every
+50 ms; this process's RSS is reported apart. At C > 1 the latency includes
 waiting behind the other sessions' steps, so compare runtimes there by steps/s.
 
-Run: ``python benchmarks/bench_runtime.py [--quick]``; prints a markdown table and writes
-``benchmarks/results/runtime.json``.
+Then, for issue 10 (:func:`isolation`), this checkout's per-source workers against the base
+commit's shared workers (its ``codegym_adapters`` exported with ``git archive``, run in subprocesses
+alternating with ours, on the same envs): single-session step p50 (and a direct call's, in the same
+rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
+every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
+
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only]``; prints a markdown table
+and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import pickle
@@ -38,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# CODEGYM_BENCH_ROOT: import the runtime from another checkout (the base commit's design), same envs
+sys.path.insert(0, os.environ.get("CODEGYM_BENCH_ROOT", str(REPO)))
 
 from codegym_adapters.calls import ToolCall  # noqa: E402
 from codegym_adapters.catalog import Catalog, EnvSpec  # noqa: E402
@@ -190,7 +198,7 @@ async def bench_direct(chosen: list[Episode], concurrency: int) -> Result:
 
 # -- (a') and (b): runtimes through the async session API ------------------------------------------
 async def bench_runtime(name: str, runtime: Any, chosen: list[Episode], concurrency: int,
-                        pids: Callable[[], list[int]]) -> Result:
+                        pids: Callable[[], list[int]], pss: bool = False) -> Result:
     latencies: list[float] = []
     async with runtime:
         for e in distinct_envs(chosen):  # warm-up: workers start, every source is compiled
@@ -208,7 +216,7 @@ async def bench_runtime(name: str, runtime: Any, chosen: list[Episode], concurre
                     raise RuntimeError(f"{e.spec.name}: {result.observation}")
             await session.close()
 
-        with Sampler(pids) as sampler:
+        with Sampler(pids, pss=pss) as sampler:
             wall = await drive(chosen, concurrency, one)
     return Result(name, concurrency, len(chosen), len(latencies), wall, latencies, sampler.peak, sampler.parent)
 
@@ -334,6 +342,169 @@ async def interleaved_c1(catalog: Catalog, chosen: list[Episode], rounds: int, w
     return out
 
 
+# -- issue 10: one worker per env source, against the base commit's shared workers ----------------
+BASE_COMMIT = "7076953"
+
+
+def variant_envs(episodes: list[Episode], count: int, folder: Path) -> list[Episode]:
+    """``count`` distinct env sources: the bundled envs' files, each copy with its own comment (so its
+    own content hash), with the original's first solvable episode."""
+    first = {e.spec.name: e for e in reversed(episodes)}
+    originals = list(first.values())
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        e = originals[k % len(originals)]
+        code = e.spec.code_id
+        (folder / f"{code}v{k:04d}__{e.spec.class_name}.py").write_text(e.spec.source + f"\n# variant {k}\n")
+    catalog = Catalog.from_paths([folder])
+    by_class = {e.spec.class_name: e for e in originals}
+    variants = sorted(catalog, key=lambda spec: spec.code_id)
+    return [Episode(spec, by_class[spec.class_name].options, by_class[spec.class_name].calls) for spec in variants]
+
+
+async def c1_rounds(chosen: list[Episode], rounds: int) -> dict[str, list[float]]:
+    """Single-session step p50 (us) of direct and sandbox, in alternating rounds, warm."""
+    catalog = Catalog.from_paths([REPO / "envs"])
+    host, sandbox = EnvHost(), SandboxRuntime(catalog)
+    for e in distinct_envs(chosen):
+        host.load(e.spec.source_hash, e.spec.source, e.spec.class_name, e.spec.name)
+        session = await sandbox.open((e.spec, e.options))
+        await session.step(e.calls[0])
+        await session.close()
+    out: dict[str, list[float]] = {"direct": [], "sandbox": []}
+    for _ in range(rounds):
+        for name in out:
+            latencies = []
+            for e in chosen:
+                if name == "direct":
+                    host.open("s", e.spec.source_hash, e.options, e.spec.name)
+                    for call in e.calls:
+                        t = time.perf_counter()
+                        host.step("s", call.name, call.arguments)
+                        latencies.append(time.perf_counter() - t)
+                    continue
+                session = await sandbox.open((e.spec, e.options))
+                for call in e.calls:
+                    t = time.perf_counter()
+                    await session.step(call)
+                    latencies.append(time.perf_counter() - t)
+                await session.close()
+            out[name].append(sorted(latencies)[len(latencies) // 2] * 1e6)
+    await sandbox.close()
+    return out
+
+
+async def open_new_sources(variants: list[Episode], paced_s: float) -> list[float]:
+    """Seconds to open a session of a source the runtime has not seen (step one call, close)."""
+    runtime = SandboxRuntime(Catalog.from_paths([REPO / "envs"]))
+    await runtime.start()
+    times = []
+    for e in variants:
+        if paced_s:
+            await asyncio.sleep(paced_s)
+        t = time.perf_counter()
+        session = await runtime.open((e.spec, e.options))
+        times.append(time.perf_counter() - t)
+        await session.step(e.calls[0])
+        await session.close()
+    await runtime.close()
+    return times
+
+
+def runtime_pids(runtime: Any) -> list[int]:
+    pool = getattr(runtime, "_pool", None)
+    template = getattr(pool, "template", None)
+    return runtime.worker_pids() + ([template.pid] if template is not None else [])
+
+
+async def live_memory(variants: list[Episode], sources: int, sessions: int) -> dict[str, Any]:
+    """Total PSS (MB) of every process running env code (and the template) with ``sessions`` live
+    sessions spread over ``sources`` env sources, each stepped once."""
+    runtime = SandboxRuntime(Catalog.from_paths([REPO / "envs"]))
+    await runtime.start()
+    chosen = [variants[i % sources] for i in range(sessions)]
+    live = []
+    t = time.perf_counter()
+    for batch in range(0, sessions, 256):
+        opened = await asyncio.gather(*(runtime.open((e.spec, e.options)) for e in chosen[batch:batch + 256]))
+        await asyncio.gather(*(s.step(e.calls[0]) for s, e in zip(opened, chosen[batch:batch + 256], strict=True)))
+        live += opened
+    elapsed = time.perf_counter() - t
+    pids = runtime_pids(runtime)
+    pss = sum(pss_mb(p) for p in pids)
+    rss = sum(rss_mb(p) for p in pids)
+    for session in live:
+        await session.close()
+    await runtime.close()
+    return {"sources": sources, "sessions": sessions, "processes": len(pids), "pss_mb": round(pss, 1),
+            "rss_mb": round(rss, 1), "open_and_step_s": round(elapsed, 2)}
+
+
+async def isolation_probe(args: argparse.Namespace) -> dict[str, Any]:
+    """What one checkout's runtime gives (run in a subprocess per checkout)."""
+    catalog = Catalog.from_paths([REPO / "envs"])
+    episodes = workload(catalog)
+    if args.probe == "c1":
+        return await c1_rounds(pick(episodes, 10), args.rounds)
+    variants = variant_envs(episodes, 512, Path(args.variants))
+    if args.probe == "open":
+        return {"back_to_back": await open_new_sources(variants[:args.opens], 0.0),
+                "paced": await open_new_sources(variants[args.opens:2 * args.opens], 0.05)}
+    return {"512": await live_memory(variants, 512, 4096), "8": await live_memory(variants, 8, 4096)}
+
+
+def probe(root: Path, what: str, variants: Path, rounds: int = 1, opens: int = 100) -> Any:
+    import subprocess
+
+    env = {**os.environ, "CODEGYM_BENCH_ROOT": str(root)}
+    out = subprocess.run([sys.executable, __file__, "--probe", what, "--variants", str(variants), "--rounds",
+                          str(rounds), "--opens", str(opens)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def base_checkout(folder: Path) -> Path:
+    """The base commit's ``codegym_adapters`` (its shared-worker sandbox), exported with git archive."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", BASE_COMMIT, "codegym_adapters"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def isolation(quick: bool) -> dict[str, Any]:
+    """Per-source workers (this checkout) against the base commit's shared workers, in one run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="codegym-bench-") as tmp:
+        base, variants = base_checkout(Path(tmp) / "base"), Path(tmp) / "variants"
+        rounds = 2 if quick else 3
+        c1: dict[str, list[float]] = {"old_sandbox": [], "new_sandbox": [], "old_direct": [], "new_direct": []}
+        for _ in range(2):  # alternate the checkouts: both see the same background load
+            for name, root in (("old", base), ("new", REPO)):
+                got = probe(root, "c1", variants, rounds)
+                c1[f"{name}_sandbox"] += got["sandbox"]
+                c1[f"{name}_direct"] += got["direct"]
+        med = {k: round(statistics.median(v), 1) for k, v in c1.items()}
+        opens = {name: probe(root, "open", variants, opens=50 if quick else 100)
+                 for name, root in (("old", base), ("new", REPO))}
+        memory = {name: probe(root, "memory", variants) for name, root in (("old", base), ("new", REPO))}
+
+    def p50_ms(values: list[float]) -> float:
+        return round(sorted(values)[len(values) // 2] * 1e3, 2)
+
+    return {
+        "c1_step_p50_us": med, "c1_rounds_us": c1,
+        "new_over_old_sandbox_p50": round(med["new_sandbox"] / med["old_sandbox"], 2),
+        "new_sandbox_over_direct_p50": round(med["new_sandbox"] / med["new_direct"], 1),
+        "open_new_source_p50_ms": {name: {mode: p50_ms(v) for mode, v in o.items()} for name, o in opens.items()},
+        "open_new_source_p90_ms": {name: {mode: round(sorted(v)[int(len(v) * 0.9)] * 1e3, 2) for mode, v in o.items()}
+                                   for name, o in opens.items()},
+        "memory": memory,
+    }
+
+
 # -- the run ---------------------------------------------------------------------------------------
 def plan(quick: bool) -> dict[str, dict[int, tuple[int, int | None]]]:
     """runtime -> concurrency -> (episodes, calls per episode or None for all)."""
@@ -363,7 +534,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 result = await bench_runtime(name, InProcessRuntime(catalog), chosen, concurrency, list)
             elif name == "sandbox":
                 runtime = SandboxRuntime(catalog, workers=args.workers)
-                result = await bench_runtime(name, runtime, chosen, concurrency, runtime.worker_pids)
+                result = await bench_runtime(name, runtime, chosen, concurrency, functools.partial(runtime_pids, runtime),
+                                             pss=True)
                 sandbox_info = {"workers": runtime.workers, "protections": runtime.protections or sandbox_info.get(
                     "protections"), "counters": runtime.counters()}
             else:
@@ -371,7 +543,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results.append(result)
             row = result.row()
             print(f"  {name:14s} C={concurrency:5d}: p50 {row['p50_us']:9.1f} us  p99 {row['p99_us']:9.1f} us  "
-                  f"{row['steps_per_s']:7d} steps/s  env RSS {row['env_rss_mb']:7.1f} MB", flush=True)
+                  f"{row['steps_per_s']:7d} steps/s  env mem {row['env_rss_mb']:7.1f} MB", flush=True)
     c1 = await interleaved_c1(catalog, pick(episodes, 10), 3 if args.quick else 7, args.workers)
     print(f"  C=1 interleaved: p50 direct {c1['direct']['median_p50_us']} us, inprocess "
           f"{c1['inprocess']['median_p50_us']} us, sandbox {c1['sandbox']['median_p50_us']} us (medians of rounds)")
@@ -391,19 +563,19 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"C={c}: direct steps/s / sandbox steps/s"] = round(dr["steps_per_s"] / sb["steps_per_s"], 1)
     sb4096 = by.get(("sandbox", 4096))
     if sb4096:
-        out["C=4096: sandbox worker RSS MB, all workers (target < 2048)"] = sb4096["env_rss_mb"]
+        out["C=4096: sandbox PSS MB, all workers and the template"] = sb4096["env_rss_mb"]
     return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| runtime | C | episodes | steps | p50 µs | p99 µs | steps/s | env RSS MB | parent RSS MB | note |",
+    lines = ["| runtime | C | episodes | steps | p50 µs | p99 µs | steps/s | env PSS MB | parent RSS MB | note |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         env = r["env_rss_mb"]
         if r["runtime"] in ("direct", "inprocess"):
             env = "(in parent)"
-        elif r["runtime"] == "fork_per_step":
-            env = f"{env} (PSS)" if env else "not caught (ms-lived)"
+        elif r["runtime"] == "fork_per_step" and not env:
+            env = "not caught (ms-lived)"
         lines.append(f"| {r['runtime']} | {r['concurrency']} | {r['episodes']} | {r['steps']} | {r['p50_us']} | "
                      f"{r['p99_us']} | {r['steps_per_s']} | {env} | {r['parent_rss_mb']} | {r['note']} |")
     return "\n".join(lines)
@@ -414,8 +586,26 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer episodes; the baseline at C=1 and 64 only")
     parser.add_argument("--workers", type=int, default=None, help="sandbox workers (default: the runtime's own)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "runtime.json")
+    parser.add_argument("--isolation-only", action="store_true",
+                        help="only per-source workers against the base commit's design (issue 10)")
+    parser.add_argument("--probe", choices=("c1", "open", "memory"), help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--opens", type=int, default=100, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe:
+        print(json.dumps(asyncio.run(isolation_probe(args))))
+        return
+    if args.isolation_only:
+        report = {"isolation": isolation(args.quick)}
+        print(json.dumps(report["isolation"], indent=2))
+        args.out = args.out.with_name("isolation.json")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.out}")
+        return
     report = asyncio.run(main_async(args))
+    report["isolation"] = isolation(args.quick)
     report["ratios"] = ratios(report["results"])
     report["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
                          "platform": platform.platform(), "quick": args.quick,

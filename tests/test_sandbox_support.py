@@ -142,5 +142,6 @@ def open_fds() -> int:
 
 
 def all_worker_pids(runtime: SandboxRuntime) -> set[int]:
+    """Every worker process the runtime started, and its worker templates."""
     pool = runtime._pool
-    return set(pool.pids_started) if pool is not None else set()
+    return set(pool.pids_started) | set(pool.template_pids) if pool is not None else set()

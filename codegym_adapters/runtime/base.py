@@ -25,6 +25,7 @@ LIMIT = "limit"  # the step broke a resource limit (memory, output size); not co
 NONDETERMINISTIC = "nondeterministic"  # replay after a crash gave other observations: session failed
 QUARANTINED = "quarantined"  # the env failed too often in this run: session failed
 CLOSED = "closed"  # the session or runtime is closed
+INVALID_REWARD = "invalid_reward"  # the env's reward is not a finite number in reward_range: session failed
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 :class:`EnvHost` is where env code actually runs. The in-process runtime calls it directly; every
 sandbox worker process runs one. It is synchronous and knows nothing about deadlines or isolation:
-those belong to the runtime around it. Everything it returns is plain data (picklable, JSON-like).
+those belong to the runtime around it. Everything it returns is plain data (picklable, JSON-like),
+and its text is fit for a tokenizer: observations are exact ``str``, capped, with lone surrogates
+replaced (:mod:`.replies`). A reward that is not a finite number in ``reward_range`` ends the
+session with an ``invalid_reward`` error instead of reaching the trainer.
 """
 
 from __future__ import annotations
@@ -19,35 +22,36 @@ from ..catalog import load_env_module
 from ..construct import build_env
 from ..errors import CodeGymError, EnvContractError, EnvLoadError
 from ..tools import Action, action_names, actions_of
-from .base import EXCEPTION, OracleTrace, StepResult
+from .base import EXCEPTION, INVALID_REWARD, OracleTrace, StepResult
+from .replies import DEFAULT_REWARD_RANGE, cap_text, check_reward, exact_text, observation_text, safe_text
 
 DEFAULT_MAX_OBSERVATION_CHARS = 20_000
 MAX_ORACLE_CALLS = 10_000
 
 
-def cap_observation(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters, saying how much was cut."""
-    if limit <= 0 or len(text) <= limit:
-        return text
-    marker = f"\n[observation truncated: {limit} of {len(text)} characters shown]"
-    return text[: max(0, limit - len(marker))] + marker
+cap_observation = cap_text
 
 
 def to_json_like(value: Any, depth: int = 0) -> Any:
     """Convert an env value to plain JSON data (tuples to lists, unknown objects to ``str``)."""
     if depth > 50:
-        return str(value)
-    if value is None or isinstance(value, (bool, int, str)):
+        return safe_text(exact_text(value))
+    if value is None or type(value) in (bool, int):
         return value
+    if isinstance(value, str):
+        return safe_text(exact_text(value))
+    if isinstance(value, int):  # an int subclass: its own methods are not trusted
+        return int.__index__(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        value = float.__float__(value)
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, (list, tuple)):
         return [to_json_like(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): to_json_like(v, depth + 1) for k, v in value.items()}
+        return {safe_text(exact_text(k)): to_json_like(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted((to_json_like(v, depth + 1) for v in value), key=repr)
-    return str(value)
+    return safe_text(exact_text(value))
 
 
 @dataclass
@@ -60,8 +64,10 @@ class _EnvClass:
 class EnvHost:
     """Live env instances of one process, addressed by session id."""
 
-    def __init__(self, max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS) -> None:
+    def __init__(self, max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+                 reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE) -> None:
         self.max_observation_chars = max_observation_chars
+        self.reward_range = (float(reward_range[0]), float(reward_range[1]))
         self._classes: dict[str, _EnvClass] = {}
         self._envs: dict[Any, Any] = {}
 
@@ -121,7 +127,7 @@ class EnvHost:
                 raise EnvContractError(f"env {label}: cannot read its actions: {exc}") from None
             if not entry.actions:
                 raise EnvContractError(f"env {label}: func_mapping names no action methods")
-        return env, "" if observation is None else str(observation)
+        return env, "" if observation is None else exact_text(observation)
 
     # -- sessions ---------------------------------------------------------------------------
     def open(self, sid: Any, source_hash: str, options: dict[str, Any], label: str = "") -> dict[str, Any]:
@@ -130,7 +136,7 @@ class EnvHost:
         self._envs[sid] = env
         actions = self._class(source_hash).actions or []
         return {
-            "reset_observation": cap_observation(observation, self.max_observation_chars),
+            "reset_observation": observation_text(observation, self.max_observation_chars),
             "actions": [a.to_dict() for a in actions],
         }
 
@@ -146,27 +152,37 @@ class EnvHost:
             observation = message if isinstance(message, str) else json.dumps(to_json_like(message))
         except Exception as exc:  # env bug: step() is supposed to catch its own errors
             error = EXCEPTION
-            observation = f"Error: the environment failed on {name}: {type(exc).__name__}: {exc}"
-        finished, reward = self._status(env)
+            observation = f"Error: the environment failed on {name}: {type(exc).__name__}: {said(exc)}"
+        finished, reward, problem = self._status(env)
+        if problem is not None:
+            return StepResult(f"Error: the environment gave an invalid reward after {name}: {problem}; "
+                              "the session cannot continue.", error=INVALID_REWARD, fatal=True,
+                              elapsed_s=time.perf_counter() - start)
         return StepResult(
-            observation=cap_observation(observation, self.max_observation_chars),
+            observation=observation_text(observation, self.max_observation_chars),
             finished=finished,
             reward=reward,
             error=error,
             elapsed_s=time.perf_counter() - start,
         )
 
-    @staticmethod
-    def _status(env: Any) -> tuple[bool, float]:
+    def _status(self, env: Any) -> tuple[bool, float, str | None]:
+        """``(finished, reward, why the reward is refused or None)``; a reward property that raises
+        counts as 0 (CodeGym envs set it only at Done)."""
         try:
             finished = bool(env.finished)
         except Exception:
             finished = bool(getattr(env, "_done", False))
         try:
-            reward = float(env.reward)
+            value = env.reward
         except Exception:
-            reward = 0.0
-        return finished, reward if math.isfinite(reward) else 0.0
+            return finished, 0.0, None
+        try:
+            reward = _number(value)
+        except Exception:
+            reward = value  # check_reward names its type
+        problem = check_reward(reward, self.reward_range)
+        return finished, (0.0 if problem else float(reward)), problem
 
     def attribute(self, sid: Any, name: str) -> Any:
         """An env attribute, or the result of calling it if it is a zero-argument method."""
@@ -180,7 +196,7 @@ class EnvHost:
             if callable(value):
                 value = value()
         except Exception as exc:
-            raise CodeGymError(f"reading {name} of the env failed: {type(exc).__name__}: {exc}") from None
+            raise CodeGymError(f"reading {name} of the env failed: {type(exc).__name__}: {said(exc)}") from None
         return to_json_like(value)
 
     def close(self, sid: Any) -> None:
@@ -216,10 +232,35 @@ class EnvHost:
         try:
             final = env.solve()
         except Exception as exc:
-            return OracleTrace(calls, "", 0.0, error=f"solve() raised {type(exc).__name__}: {exc}")
-        _, reward = self._status(env)
-        final_text = final if isinstance(final, str) else str(final)
-        return OracleTrace(calls, cap_observation(final_text, self.max_observation_chars), reward)
+            return OracleTrace(calls, "", 0.0, error=f"solve() raised {type(exc).__name__}: {said(exc)}")
+        _, reward, problem = self._status(env)
+        final_text = observation_text(final, self.max_observation_chars)
+        if problem is not None:
+            return OracleTrace(calls, final_text, 0.0, error=f"solve() left an invalid reward: {problem}")
+        return OracleTrace(calls, final_text, reward)
+
+
+def _number(value: Any) -> int | float:
+    """``value`` as an exact int or float, read once (a subclass's own methods could answer
+    differently each time)."""
+    if type(value) in (int, float):
+        return value
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError("text is not a reward")
+    number = float(value)
+    return float.__float__(number)
+
+
+def said(exc: BaseException) -> str:
+    """An exception's text, safely: its ``__str__`` is env code and may raise or lie."""
+    try:
+        return safe_text(exact_text(exc))[:2000]
+    except Exception:
+        return "<unprintable>"
 
 
 def _call_from_action(action: Any) -> ToolCall:

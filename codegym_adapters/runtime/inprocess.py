@@ -2,6 +2,8 @@
 
 For trusted code only (bundled or verified envs, tests): there is no deadline, no memory cap and no
 isolation. An env that hangs here hangs its thread. Use the sandbox runtime for anything else.
+What it returns is still made safe (:class:`.host.EnvHost`): exact, capped text without lone
+surrogates, and rewards checked against ``reward_range``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..errors import RuntimeClosed
 from ..tools import Action
 from .base import CLOSED, OracleTrace, Runtime, Session, SessionInfo, StepResult
 from .host import DEFAULT_MAX_OBSERVATION_CHARS, EnvHost
+from .replies import DEFAULT_REWARD_RANGE
 
 T = TypeVar("T")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
@@ -35,9 +38,10 @@ class InProcessRuntime(Runtime):
         *,
         threads: int = 4,
         max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+        reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
     ) -> None:
         super().__init__(catalog)
-        self.host = EnvHost(max_observation_chars=max_observation_chars)
+        self.host = EnvHost(max_observation_chars=max_observation_chars, reward_range=reward_range)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="codegym-env")
         self._ids = itertools.count()
         self._closed = False

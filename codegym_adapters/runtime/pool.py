@@ -1,15 +1,23 @@
-"""Worker processes for the sandbox runtime: starting them, talking to them, killing them.
+"""Per-source worker processes for the sandbox runtime: which worker runs what, and for how long.
 
-A :class:`WorkerProcess` is one long-lived ``codegym_adapters.runtime.worker`` process. Requests
-are pipelined: the parent writes them as they come, the worker runs them one by one, in order, and
-answers each. The parent's deadline clock for a request starts when the previous answer arrives
-(or when it is sent to an idle worker), so every request gets the full deadline of its own. A
-request that breaks it gets the worker killed (``SIGKILL`` to its process group); the request is
-the culprit, and the requests queued behind it are innocent: their callers retry elsewhere.
+The isolation unit is the env source (one env file, by content hash). A worker process only ever
+runs code of one source: the sessions of that source (GRPO's n samples of one prompt) share it, and
+a worker that has run source A is never given source B. So whatever an env does to its own process
+(patching ``json.loads`` or the host classes, ``sys.settrace``, walking frames, poisoning
+``sys.modules``, arming a signal timer, writing forged replies into the channel) reaches only
+sessions of its own source.
 
-A :class:`WorkerPool` keeps ``size`` workers alive, replaces dead ones, and picks the least loaded.
-Nothing here blocks the event loop: pipes are asyncio transports, process exits come from asyncio's
-child watcher.
+Workers are forked from a template (:mod:`.forkserver`) that has imported everything env files use,
+so a new source costs a fork and a confinement, milliseconds, and little private memory. One
+``spares`` confined workers are kept ready (they have run no env code, so any source may take one);
+they are refilled in the background.
+
+Bounds: at most ``per_source`` workers serve one source (its sessions go to the least loaded); at
+most ``max_workers`` workers live at once. When a new source needs a worker at that bound, the
+least recently used worker with nothing in flight is retired, preferring one that hosts no live
+session; sessions of a retired worker are rebuilt by replay when next used (slower, never
+different). A worker that has hosted no session and run nothing for ``idle_timeout`` seconds is
+retired too. Retiring is not a failure: it counts toward nobody's quarantine.
 """
 
 from __future__ import annotations
@@ -18,7 +26,6 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -31,322 +38,48 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuntimeClosed, WorkerStartError
-from .base import CRASHED, LIMIT, TIMEOUT
-from .channel import ChannelError, FrameReader, frame
+from .base import CRASHED
+from .forkserver import ForkServer, TemplateError
 from .limits import SandboxLimits
+from .replies import DEFAULT_REWARD_RANGE
+from .workerproc import RemoteError, WorkerLost, WorkerProcess
 
+__all__ = ["RemoteError", "WorkerLost", "WorkerPool", "WorkerProcess"]
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
-_CRASH_GRACE_S = 0.5  # after a worker's pipe closes, how long to wait for its exit status
 _PREFIX = "codegym-sandbox-"
-
-
-class WorkerLost(Exception):
-    """A request's worker was lost before answering it.
-
-    ``kind`` is TIMEOUT, CRASHED or LIMIT. ``culprit`` is True for the request the worker was running
-    when it broke the limit or died, False for requests that were only queued behind it.
-    """
-
-    def __init__(self, kind: str, culprit: bool, detail: str) -> None:
-        super().__init__(detail)
-        self.kind, self.culprit, self.detail = kind, culprit, detail
-
-
-class RemoteError(Exception):
-    """The worker answered a request with an error; ``kind`` is the remote exception's class name."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class _Request:
-    __slots__ = ("id", "future", "timeout", "on_value")
-
-    def __init__(self, rid: int, future: asyncio.Future, timeout: float,
-                 on_value: Callable[[Any], None] | None) -> None:
-        self.id, self.future, self.timeout, self.on_value = rid, future, timeout, on_value
-
-
-def _fail(future: asyncio.Future, error: BaseException) -> None:
-    """Set ``error`` on ``future`` and mark it retrieved: a caller that stopped waiting (a request
-    queued behind a dead one, a cancelled step) must not produce "never retrieved" noise. Whoever
-    awaits it still gets the error."""
-    if not future.done():
-        future.set_exception(error)
-        future.exception()
-
-
-class _Protocol(asyncio.SubprocessProtocol):
-    def __init__(self, worker: WorkerProcess) -> None:
-        self.worker = worker
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # before subprocess_exec returns: a worker that dies at once is seen dying
-        self.worker._transport = transport  # type: ignore[assignment]
-        self.worker.pid = transport.get_pid()  # type: ignore[attr-defined]
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.worker._on_data(data)
-        elif fd == 2:
-            self.worker._on_stderr(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self.worker._on_eof()
-
-    def process_exited(self) -> None:
-        self.worker._on_exit()
-
-
-class WorkerProcess:
-    """One worker process and the requests in flight to it."""
-
-    def __init__(self, pool: WorkerPool, index: int) -> None:
-        self.pool, self.index = pool, index
-        self.limits = pool.limits
-        self.loop = asyncio.get_running_loop()
-        self.pid = 0
-        self.alive = False
-        self.protections: dict[str, Any] = {}
-        self.sources: set[str] = set()  # env sources this worker has been sent
-        self.sessions: set[int] = set()  # session ids it hosts
-        self.inflight: collections.deque[_Request] = collections.deque()
-        self._ids = 0
-        self._reader = FrameReader(self.limits.max_message_bytes)
-        self._transport: asyncio.SubprocessTransport | None = None
-        self._stdin: Any = None
-        self._outbox: list[bytes] = []
-        self._hello: asyncio.Future = self.loop.create_future()
-        self._stderr = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
-        self._head_started = 0.0
-        self._eof = self._exited = self._finished = False
-        self._grace: asyncio.TimerHandle | None = None
-        self.workdir = ""
-
-    @property
-    def load(self) -> int:
-        return len(self.sessions) + len(self.inflight)
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Start the process and wait for its hello. Raises :class:`WorkerStartError`."""
-        pool = self.pool
-        self.workdir = tempfile.mkdtemp(prefix=f"w{self.index}-", dir=pool.root)
-        if os.geteuid() == 0 and self.limits.drop_privileges:
-            os.chown(self.workdir, 65534, 65534)
-        config = self.limits.worker_config(self.workdir, os.getpid())
-        self.alive = True
-        try:
-            await self.loop.subprocess_exec(
-                lambda: _Protocol(self), pool.python, "-s", "-m", "codegym_adapters.runtime.worker",
-                json.dumps(config), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=self.workdir, env=pool.worker_env(),
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self.alive = False
-            self._cleanup_dir()
-            raise WorkerStartError(f"cannot start a sandbox worker ({pool.python}): {exc}") from None
-        assert self._transport is not None
-        pool.pids_started.append(self.pid)
-        self._stdin = self._transport.get_pipe_transport(0)
-        try:
-            self.protections = await asyncio.wait_for(asyncio.shield(self._hello), self.limits.start_timeout)
-        except asyncio.TimeoutError:
-            self.kill(CRASHED, "did not start in time")
-            raise WorkerStartError(f"sandbox worker {self.index} did not start within "
-                                   f"{self.limits.start_timeout} s{self._stderr_tail()}") from None
-        except WorkerLost as lost:
-            raise WorkerStartError(f"sandbox worker {self.index} died while starting ({lost.detail})"
-                                   f"{self._stderr_tail()}") from None
-
-    def _stderr_tail(self) -> str:
-        text = self._stderr.decode("utf-8", "replace").strip()
-        return f"; its output ends with:\n{text[-2000:]}" if text else ""
-
-    def request(self, message: dict[str, Any] | str, timeout: float | None = None,
-                on_value: Callable[[Any], None] | None = None) -> asyncio.Future:
-        """Send one request (a dict, or the text of a non-empty JSON object); the future resolves to
-        its value or raises :class:`RemoteError`, :class:`WorkerLost` or :class:`RuntimeClosed`.
-        ``on_value(value)`` runs when a successful answer arrives, even if nobody awaits it any more
-        (a caller cancelled mid-step must still see the step committed: the env did run it)."""
-        future = self.loop.create_future()
-        if not self.alive:
-            _fail(future, WorkerLost(CRASHED, False, "the worker was already gone"))
-            return future
-        self._ids += 1
-        if not isinstance(message, str):
-            message = json.dumps(message)
-        body = f'{{"id":{self._ids},{message[1:]}'
-        request = _Request(self._ids, future, self.limits.step_timeout if timeout is None else timeout, on_value)
-        self.inflight.append(request)
-        if len(self.inflight) == 1:
-            self._head_started = self.loop.time()
-            self._arm()
-        if len(self.inflight) == 1 and not self._outbox:  # an idle worker: no reason to wait
-            if not self._stdin.is_closing():
-                self._stdin.write(frame(body.encode("utf-8")))
-            return future
-        self._outbox.append(frame(body.encode("utf-8")))
-        if len(self._outbox) == 1:  # one write per loop iteration, however many requests it made
-            self.loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        data, self._outbox = b"".join(self._outbox), []
-        if self.alive and not self._stdin.is_closing():
-            self._stdin.write(data)
-
-    def _arm(self) -> None:
-        # One lazy timer: it is re-armed when it fires early, not on every answer (cheaper per step).
-        if self.inflight and self.alive:
-            deadline = self._head_started + self.inflight[0].timeout
-            if self._timer is not None and deadline < self._timer.when():
-                self._timer.cancel()
-                self._timer = None
-            if self._timer is None:
-                self._timer = self.loop.call_at(deadline, self._on_deadline)
-
-    def _on_deadline(self) -> None:
-        self._timer = None
-        if not (self.alive and self.inflight):
-            return
-        head = self.inflight[0]
-        if self.loop.time() >= self._head_started + head.timeout:
-            self.kill(TIMEOUT, f"exceeded the {head.timeout:g} s deadline")
-        else:
-            self._arm()
-
-    # -- incoming ------------------------------------------------------------------------------
-    def _on_data(self, data: bytes) -> None:
-        if not self.alive:
-            return
-        try:
-            messages = self._reader.feed(data)
-        except ChannelError as exc:
-            self.kill(CRASHED, f"broke the message channel ({exc})")
-            return
-        for message in messages:
-            if not self.alive:
-                return
-            self._on_message(message)
-
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if not self._hello.done():
-            if message.get("id") == 0 and message.get("ok") and isinstance(message.get("value"), dict):
-                self._hello.set_result(message["value"])
-            else:
-                self.kill(CRASHED, f"sent {str(message)[:200]} instead of its hello")
-            return
-        if not self.inflight or message.get("id") != self.inflight[0].id:
-            self.kill(CRASHED, "answered a request it was not running")
-            return
-        request = self.inflight.popleft()
-        self._head_started = self.loop.time()
-        self._arm()
-        future = request.future
-        rss = message.get("rss")
-        if isinstance(rss, int) and rss > self.limits.rss_limit_bytes:
-            _fail(future, WorkerLost(LIMIT, True, f"used {rss / 2**20:.0f} MB of memory, over the "
-                                                  f"{self.limits.rss_limit_bytes / 2**20:.0f} MB limit"))
-            self.kill(LIMIT, "went over its memory limit", head_is_culprit=False)
-            return
-        if message.get("ok") is True:
-            if request.on_value is not None:
-                request.on_value(message.get("value"))
-            if not future.done():
-                future.set_result(message.get("value"))
-        else:
-            _fail(future, RemoteError(str(message.get("type")), str(message.get("message"))))
-
-    def _on_stderr(self, data: bytes) -> None:
-        self._stderr += data
-        del self._stderr[:-8192]
-
-    def _on_eof(self) -> None:
-        self._eof = True
-        self._maybe_crashed()
-
-    def _on_exit(self) -> None:
-        self._exited = True
-        self._maybe_crashed()
-        if not self.alive:
-            self._finish()
-
-    def _maybe_crashed(self) -> None:
-        if not self.alive:
-            return
-        if self._eof and self._exited:
-            self.kill(CRASHED, self._exit_detail())
-        elif self._grace is None:  # wait briefly for the other half, to report the exit status
-            self._grace = self.loop.call_later(_CRASH_GRACE_S, lambda: self.kill(CRASHED, self._exit_detail()))
-
-    def _exit_detail(self) -> str:
-        code = self._transport.get_returncode() if self._transport else None
-        if code is None:
-            return "closed its channel"
-        if code < 0:
-            try:
-                return f"died from {signal.Signals(-code).name}"
-            except ValueError:
-                return f"died from signal {-code}"
-        return f"exited with status {code}"
-
-    # -- death ---------------------------------------------------------------------------------
-    def kill(self, kind: str, detail: str, head_is_culprit: bool = True,
-             error: BaseException | None = None) -> None:
-        """Kill the process group now and fail every request in flight (the head as culprit)."""
-        if not self.alive:
-            return
-        self.alive = False
-        for handle in (self._timer, self._grace):
-            if handle is not None:
-                handle.cancel()
-        self._kill_group()
-        pending, self.inflight = self.inflight, collections.deque()
-        for i, request in enumerate(pending):
-            _fail(request.future, error or WorkerLost(kind, head_is_culprit and i == 0, detail))
-        _fail(self._hello, error or WorkerLost(kind, False, detail))
-        self.pool._lost(self, kind, detail)
-        if self._exited:
-            self._finish()
-
-    def _kill_group(self) -> None:
-        if self.pid and not self._exited:
-            with contextlib.suppress(OSError):
-                os.killpg(self.pid, signal.SIGKILL)
-
-    def _finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        self.pool.unfinished.discard(self)
-        if self._transport is not None:
-            self._transport.close()
-        self._cleanup_dir()
-
-    def _cleanup_dir(self) -> None:
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+RETIRED = "retired"
 
 
 class WorkerPool:
-    """``size`` workers, kept alive; ``on_lost(worker)`` is called when one dies or is killed."""
+    """Workers per env source, forked from one template; ``on_lost(worker)`` is called when a
+    worker that served a source dies, is killed, or is retired."""
 
-    def __init__(self, limits: SandboxLimits, size: int, on_lost: Callable[[WorkerProcess], None],
-                 python: str = sys.executable) -> None:
-        self.limits, self.size, self.python = limits, size, python
-        self.on_lost = on_lost
-        self.workers: list[WorkerProcess] = []
+    def __init__(self, limits: SandboxLimits, on_lost: Callable[[WorkerProcess], None],
+                 python: str = sys.executable, *, per_source: int = 1, max_workers: int = 1024,
+                 idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
+                 spares: int = 2) -> None:
+        if per_source < 1 or max_workers < 1:
+            raise ValueError(f"per_source and max_workers must be at least 1, got {per_source}, {max_workers}")
+        self.limits, self.python, self.on_lost = limits, python, on_lost
+        self.per_source, self.max_workers, self.idle_timeout = per_source, max_workers, idle_timeout
+        self.reward_range = reward_range
+        self.template: ForkServer | None = None
+        self.workers: list[WorkerProcess] = []  # assigned to a source, starting or live
+        self.spare_count = spares
+        self.spares: list[WorkerProcess] = []
+        self.by_pid: dict[int, WorkerProcess] = {}
         self.pids_started: list[int] = []  # every worker process ever started, for diagnostics
+        self.template_pids: list[int] = []
         self.unfinished: set[WorkerProcess] = set()  # started, and not yet exited and cleaned up
         self.root = ""
         self.protections: dict[str, Any] = {}
-        self.stats = collections.Counter()
-        self._spawning: set[asyncio.Task] = set()
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._starts: dict[WorkerProcess, asyncio.Task] = {}
+        self._template_task: asyncio.Task | None = None
+        self._templates: list[ForkServer] = []  # every template started, to reap them all at close
+        self._spare_tasks: set[asyncio.Task] = set()
+        self._reaper: asyncio.TimerHandle | None = None
+        self._waiters: list[asyncio.Future] = []
         self._start_failures = 0
         self._last_error: WorkerStartError | None = None
         self._closed = False
@@ -356,102 +89,269 @@ class WorkerPool:
         """A minimal environment: nothing of the parent's (tokens, proxies) reaches env code."""
         package_root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-        env = {
+        return {
             "PATH": "/usr/bin:/bin", "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0",  # the same str hashes in every worker: replays see the same set order
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8",
         }  # fmt: skip
-        return env
 
+    # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start every worker; raises :class:`WorkerStartError` if none starts."""
+        """Start the template and a spare worker (its hello gives the protections); raises
+        :class:`WorkerStartError` if either cannot start."""
         _sweep_stale_roots()
         self.root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
         os.chmod(self.root, 0o711)  # workers dropped to nobody must reach their own folder
         _LIVE_POOLS.add(self)
-        self._fill()
-        await asyncio.gather(*list(self._spawning), return_exceptions=True)
-        if not self.alive_workers():
-            error = self._last_error or WorkerStartError("no sandbox worker started")
-            await self.close()
-            raise error
-        self.protections = dict(self.alive_workers()[0].protections)
-
-    def alive_workers(self) -> list[WorkerProcess]:
-        return [w for w in self.workers if w.alive and w._hello.done()]
-
-    def _fill(self) -> None:
-        while not self._closed and len(self.workers) < self.size:
-            worker = WorkerProcess(self, self._next_index)
-            self._next_index += 1
-            self.workers.append(worker)
-            self.unfinished.add(worker)
-            task = asyncio.get_running_loop().create_task(self._spawn(worker))
-            self._spawning.add(task)
-            task.add_done_callback(self._spawning.discard)
-
-    async def _spawn(self, worker: WorkerProcess) -> None:
         try:
-            await worker.start()
-        except asyncio.CancelledError:
-            worker.kill(CRASHED, "start cancelled")
+            self.spares.append(await self._new_worker(None))
+        except BaseException:
+            await self.close()
             raise
-        except Exception as exc:
-            if not isinstance(exc, WorkerStartError):
-                exc = WorkerStartError(f"cannot start a sandbox worker: {type(exc).__name__}: {exc}")
-            self._start_failures += 1
-            self._last_error = exc
+        self.protections = dict(self.spares[0].protections)
+        self._refill_spare()
+        self._schedule_reaper()
+
+    async def _ensure_template(self) -> ForkServer:
+        if self._closed:
+            raise RuntimeClosed("the sandbox runtime is closed")
+        if self.template is not None and self.template.alive:
+            return self.template
+        if self._template_task is None:
+            self._template_task = asyncio.get_running_loop().create_task(self._start_template())
+        task = self._template_task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self._template_task is task:
+                self._template_task = None
+        assert self.template is not None
+        return self.template
+
+    async def _start_template(self) -> None:
+        template = ForkServer(self.python, self.worker_env(), {}, self._child_exited, self._template_died)
+        try:
+            await template.start(self.limits.start_timeout)
+        except TemplateError as exc:
+            raise WorkerStartError(str(exc)) from None
+        self.template = template
+        self.template_pids.append(template.pid)
+        self._templates.append(template)
+
+    def _begin(self, source: str | None) -> asyncio.Task:
+        """Start forking one worker; it is listed under ``source`` at once, so that concurrent
+        opens of a source share it. The task gives the worker, or raises WorkerStartError or
+        RuntimeClosed."""
+        worker = WorkerProcess(self, self._next_index, source)
+        self._next_index += 1
+        self.unfinished.add(worker)
+        if source is not None:
+            self.workers.append(worker)
+        task = asyncio.get_running_loop().create_task(self._start_worker(worker))
+        self._starts[worker] = task
+        return task
+
+    async def _new_worker(self, source: str | None) -> WorkerProcess:
+        return await self._begin(source)
+
+    async def _start_worker(self, worker: WorkerProcess) -> WorkerProcess:
+        try:
+            await self._ensure_template()
+            await worker.start()
+        except BaseException as exc:
+            worker.kill(CRASHED, "did not start")
             if worker in self.workers:
                 self.workers.remove(worker)
-            log.error("%s", exc)
-            return
+            if worker.pid == 0:
+                self.unfinished.discard(worker)
+                worker._cleanup_dir()
+            if self._closed or isinstance(exc, (RuntimeClosed, asyncio.CancelledError)):
+                raise RuntimeClosed("the sandbox runtime is closed") from None
+            detail = exc.detail if isinstance(exc, (WorkerLost)) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, RemoteError):
+                detail = f"{exc.kind}: {exc}"
+            tail = self.template.stderr_tail() if self.template is not None else ""
+            error = exc if isinstance(exc, WorkerStartError) else WorkerStartError(
+                f"cannot start a sandbox worker: it died while starting ({detail}){tail}")
+            self._start_failures += 1
+            self._last_error = error
+            log.error("%s", error)
+            raise error from None
+        finally:
+            self._starts.pop(worker, None)
         self._start_failures = 0
         self.stats["workers_started"] += 1
+        return worker
 
-    async def pick(self) -> WorkerProcess:
-        """The live worker with the fewest sessions and requests; waits for one if none is live."""
+    def adopt(self, worker: WorkerProcess) -> None:
+        """Called by a worker once forked: its pid is known."""
+        self.pids_started.append(worker.pid)
+        self.by_pid[worker.pid] = worker
+
+    def _child_exited(self, pid: int, status: int) -> None:
+        worker = self.by_pid.pop(pid, None)
+        if worker is not None:
+            worker.on_exit(status)
+
+    def _template_died(self) -> None:
+        self.template = None
+        for worker in list(self.by_pid.values()):  # they die with it (PR_SET_PDEATHSIG)
+            worker.signal_kill()
+            worker.on_exit(None)
+        self.by_pid.clear()
+
+    # -- which worker ---------------------------------------------------------------------------
+    async def pick(self, source: str, started_after: float | None = None) -> WorkerProcess:
+        """A live worker of ``source`` (the least loaded), started after ``started_after`` (loop
+        time) if given: a fresh one, for retrying a call that broke a worker. Starts one if needed."""
         while True:
             if self._closed:
                 raise RuntimeClosed("the sandbox runtime is closed")
-            live = self.alive_workers()
-            if live:
-                return min(live, key=lambda w: w.load)
-            if self._start_failures >= 3 and not self._spawning:
-                raise self._last_error or WorkerStartError("sandbox workers keep failing to start")
-            self._fill()
-            if self._spawning:
-                await asyncio.wait(list(self._spawning), return_when=asyncio.FIRST_COMPLETED)
+            group = [w for w in self.workers if w.source == source and (w.alive or w in self._starts)
+                     and (started_after is None or w.started_at > started_after)]
+            ready = [w for w in group if w.ready]
+            if ready and (len(group) >= self.per_source or started_after is not None):
+                return min(ready, key=lambda w: w.load)
+            if group and (len(group) >= self.per_source or started_after is not None):
+                await asyncio.wait([self._starts[w] for w in group if w in self._starts],
+                                   return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if self._start_failures >= 3 and self._last_error is not None and not self._starts:
+                error, self._start_failures = self._last_error, 0  # the next call tries afresh
+                raise error
+            await self._make_room(source)
+            if self._closed:
+                continue
+            worker = self._take_spare(source)
+            if worker is not None:
+                return worker
+            task = self._begin(source)
+            await asyncio.wait([task])
+            if task.exception() is None:
+                return task.result()
+            if self._start_failures >= 3 or self._closed:
+                raise task.exception()  # type: ignore[misc]
 
-    def _lost(self, worker: WorkerProcess, kind: str, detail: str) -> None:
+    def _take_spare(self, source: str) -> WorkerProcess | None:
+        self.spares = [w for w in self.spares if w.alive and w.ready]
+        if not self.spares:
+            self._refill_spare()
+            return None
+        spare = self.spares.pop(0)
+        spare.source, spare.started_at, spare.last_used = source, spare.loop.time(), spare.loop.time()
+        self.workers.append(spare)
+        self._refill_spare()
+        return spare
+
+    def _refill_spare(self) -> None:
+        if self._closed or self._start_failures or len(self.spares) + len(self._spare_tasks) >= self.spare_count:
+            return
+
+        async def refill() -> None:
+            try:
+                worker = await self._new_worker(None)
+            except Exception:
+                return
+            finally:
+                self._spare_tasks.discard(task)
+            if self._closed or len(self.spares) >= self.spare_count:
+                worker.kill(RETIRED, "not needed")
+            else:
+                self.spares.append(worker)
+                self._refill_spare()
+
+        task = asyncio.get_running_loop().create_task(refill())
+        self._spare_tasks.add(task)
+
+    async def _make_room(self, source: str) -> None:
+        """Retire workers of other sources until a new one fits under ``max_workers``; waits for an
+        answer when every worker has a request in flight."""
+        while not self._closed and sum(w.alive or w in self._starts for w in self.workers) >= self.max_workers:
+            idle = [w for w in self.workers if w.alive and w.ready and not w.inflight and w.source != source]
+            if idle:
+                victim = min(idle, key=lambda w: (bool(w.sessions), w.last_used))
+                victim.kill(RETIRED, "retired to make room for another env source", head_is_culprit=False)
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(waiter, 0.1)
+
+    def answered(self) -> None:
+        """A worker answered a request (it may be idle now)."""
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _schedule_reaper(self) -> None:
+        if self._closed:
+            return
+        period = max(0.5, min(self.idle_timeout / 2, 10.0))
+        self._reaper = asyncio.get_running_loop().call_later(period, self._reap_idle)
+
+    def _reap_idle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for worker in list(self.workers):
+            if worker.alive and worker.ready and not worker.sessions and not worker.inflight \
+                    and now - worker.last_used > self.idle_timeout:
+                worker.kill(RETIRED, "idle", head_is_culprit=False)
+        self._schedule_reaper()
+
+    # -- deaths ---------------------------------------------------------------------------------
+    def lost(self, worker: WorkerProcess, kind: str, detail: str) -> None:
+        """Called by a worker as it is killed or found dead."""
         if worker in self.workers:
             self.workers.remove(worker)
-        if self._closed or not worker.protections:  # a worker that never started: _spawn reports it
+        if worker in self.spares:
+            self.spares.remove(worker)
+        if self._closed or worker.source is None or not worker.ready:
             return
-        self.stats[f"workers_lost_{kind}"] += 1
-        log.warning("sandbox worker %d (pid %d) %s; replacing it", worker.index, worker.pid, detail)
+        if kind == RETIRED:
+            self.stats["workers_retired"] += 1
+        else:
+            self.stats[f"workers_lost_{kind}"] += 1
+            log.warning("sandbox worker %d (pid %d, env source %s) %s", worker.index, worker.pid,
+                        worker.source[:12], detail)
         self.on_lost(worker)
-        if self._start_failures < 3:
-            self._fill()
+
+    def finished(self, worker: WorkerProcess) -> None:
+        self.unfinished.discard(worker)
+        self.by_pid.pop(worker.pid, None)
 
     def pids(self) -> list[int]:
-        return [w.pid for w in self.workers if w.alive and w.pid]
+        """Process ids of the live workers, spares included."""
+        return [w.pid for w in (*self.workers, *self.spares) if w.alive and w.pid]
+
+    def alive_workers(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.alive and w.ready]
 
     async def close(self) -> None:
-        """Kill every worker, wait for them to exit, remove the temporary folders. Idempotent."""
+        """Kill every worker and the template, wait for them to exit, remove the temporary folders.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for task in list(self._spawning):
+        if self._reaper is not None:
+            self._reaper.cancel()
+        tasks = [t for t in (*self._starts.values(), *self._spare_tasks, self._template_task) if t is not None]
+        for task in tasks:
             task.cancel()
-        if self._spawning:
-            await asyncio.gather(*list(self._spawning), return_exceptions=True)
-        workers, self.workers = list(self.unfinished), []
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        workers = list(self.unfinished)
         for worker in workers:
             worker.kill(CRASHED, "the runtime closed", error=RuntimeClosed("the sandbox runtime is closed"))
-        for _ in range(200):  # up to 2 s for the child watcher to see them exit
-            if all(w._exited or not w.pid for w in workers):
+        for _ in range(200):  # up to 2 s for the template to report them gone
+            if all(w._exited or not w.pid for w in workers) or self.template is None:
                 break
             await asyncio.sleep(0.01)
+        template, self.template = self.template, None
+        for server in {template, *self._templates}:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
         for worker in workers:
             worker._finish()
         if self.root:
@@ -459,12 +359,20 @@ class WorkerPool:
         _LIVE_POOLS.discard(self)
 
     def emergency_cleanup(self) -> None:
-        """Synchronous last resort (interpreter exit): kill process groups, remove folders."""
+        """Synchronous last resort (interpreter exit, or a dead event loop): kill, close, remove."""
         self._closed = True
         for worker in list(self.unfinished):
-            worker._kill_group()
-            if worker._transport is not None and worker.loop.is_closed():
-                _close_orphaned(worker._transport)
+            worker.signal_kill()
+            worker.close_files()
+        template = self.template
+        if template is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(template.pid, signal.SIGKILL)
+            if template._sock is not None:
+                template._sock.close()
+                template._sock = None
+            if template._transport is not None and template.loop is not None and template.loop.is_closed():
+                _close_orphaned(template._transport)
         if self.root:
             shutil.rmtree(self.root, ignore_errors=True)
 

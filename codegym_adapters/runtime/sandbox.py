@@ -1,18 +1,29 @@
-"""The sandbox runtime (the default): env code runs in a pool of confined worker processes.
+"""The sandbox runtime (the default): env code runs in confined worker processes, one env source each.
 
-Each worker (:mod:`.worker`) hosts many sessions; requests to one worker are pipelined and run one
-by one, and workers run in parallel (:mod:`.pool`). What protects the trainer (:mod:`.limits`):
-a per-request wall-clock deadline enforced here, memory and process caps, a private network and
-``/tmp``, an unprivileged user, an audit hook, and capped observations and messages.
+The isolation unit is the env source (:mod:`.pool`): a worker only ever runs code of one env file,
+so nothing an env does to its own process (patching shared modules, walking frames, arming timers,
+writing into its channel) can change another env's results. Workers are forked from a pre-imported
+template (:mod:`.forkserver`) and confine themselves (:mod:`.limits`); requests to one worker are
+pipelined and run one by one (:mod:`.workerproc`). The parent trusts nothing a worker sends: every
+reply is checked (:mod:`.replies`), observations are capped and made UTF-8-safe again, and a reward
+must be a finite number in ``reward_range``; an env whose reward is not ends its session
+(``invalid_reward``).
 
 Recovery is by replay. This process keeps each session's committed calls (and what they returned).
-When a worker breaks a deadline, a memory limit or dies, it is killed and replaced; its sessions
-are rebuilt lazily, on their next call, on a live worker, by replaying those calls and checking
-that every answer is the same. A different answer fails the session (``NONDETERMINISTIC``), never
-silently. The call that broke the worker gets an ``Error: ...`` observation and is not committed;
-calls that were only queued behind it are retried transparently. A call whose worker died without
-breaking a limit (a crash, or a ``kill -9`` from outside) is retried once before it is blamed.
-An env source that fails ``quarantine_after`` times is quarantined for the rest of the run.
+When a worker breaks a deadline, a memory limit, sends a malformed reply or dies, it is killed; its
+sessions are rebuilt lazily, on their next call, on a live worker of their source, by replaying
+those calls and checking that every answer is the same. A different answer fails the session
+(``NONDETERMINISTIC``), never silently. Calls only queued behind the culprit are retried
+transparently.
+
+Blame only what is proven: the call that broke its worker is retried once, at once, on a fresh
+worker (started after the failure), within the rest of its budget (its deadline plus
+:data:`RETRY_GRACE_S`). If it succeeds there (the first worker was stopped or killed from outside)
+the caller gets that answer and nobody is blamed; if it fails again the caller gets an ``Error: ...``
+observation (not applied) and the failure counts toward the source's quarantine
+(``quarantine_after`` failures quarantine it for the rest of the run). A call therefore returns
+within its deadline plus :data:`RETRY_GRACE_S` and a worker start, unless it was queued behind
+other calls of its own source.
 
 A runtime belongs to the event loop that first uses it.
 """
@@ -24,7 +35,7 @@ import collections
 import itertools
 import json
 import logging
-import os
+import math
 import sys
 import weakref
 from typing import Any
@@ -43,49 +54,52 @@ from ..errors import (
 )
 from ..tools import Action
 from .base import (
-    CLOSED,
     CRASHED,
     LIMIT,
-    NONDETERMINISTIC,
-    QUARANTINED,
     TIMEOUT,
     OracleTrace,
     Runtime,
-    Session,
     SessionInfo,
-    StepResult,
 )
 from .limits import SandboxLimits
 from .pool import RemoteError, WorkerLost, WorkerPool, WorkerProcess
+from .replies import DEFAULT_REWARD_RANGE
+from .session import ATTEMPTS, SandboxSession
 
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
-_ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
-_REBUILDS = 3
+RETRY_GRACE_S = 0.75  # a call that broke its worker is retried on a fresh one within its deadline + this
+RETRY_MIN_S = 0.1
 _REMOTE_ERRORS = {"EnvLoadError": EnvLoadError, "EnvContractError": EnvContractError,
                   "OptionsError": OptionsError, "CodeGymError": CodeGymError}
 
 
-def _default_workers() -> int:
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not Linux
-        return max(1, min(8, os.cpu_count() or 1))
-
-
 class SandboxRuntime(Runtime):
-    """Runs env code in ``workers`` confined processes. Keyword options are :class:`SandboxLimits`
-    fields (``step_timeout``, ``memory_mb``, ``max_observation_chars``, ...)."""
+    """Runs env code in confined worker processes, one env source per worker.
+
+    ``workers`` is how many worker processes may serve one env source (default 1: a source's
+    sessions share one process); ``max_workers`` bounds the processes alive at once (least recently
+    used ones are retired beyond it); ``idle_timeout`` (s) retires workers that host nothing;
+    ``reward_range`` is the closed interval a reward must lie in; ``spares`` confined workers are kept
+    ready for new sources. Other keyword options are
+    :class:`SandboxLimits` fields (``step_timeout``, ``memory_mb``, ``max_observation_chars``, ...).
+    """
 
     name = "sandbox"
 
-    def __init__(self, catalog: Catalog | None = None, *, workers: int | None = None,
-                 limits: SandboxLimits | None = None, python: str = sys.executable, **limit_options: Any) -> None:
+    def __init__(self, catalog: Catalog | None = None, *, workers: int | None = None, max_workers: int = 1024,
+                 idle_timeout: float = 60.0, reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE,
+                 spares: int = 2, limits: SandboxLimits | None = None, python: str = sys.executable, **limit_options: Any) -> None:
         super().__init__(catalog)
         if limits is not None and limit_options:
             raise ValueError("pass either limits= or individual limit options, not both")
+        low, high = (float(v) for v in reward_range)
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"reward_range must be two finite numbers, low <= high; got {reward_range!r}")
         self.limits = limits or SandboxLimits(**limit_options)
-        self.workers = workers or _default_workers()
+        self.workers = workers or 1
+        self.max_workers, self.idle_timeout, self.reward_range = max_workers, idle_timeout, (low, high)
+        self.spares = spares
         self._python = python
         self._pool: WorkerPool | None = None
         self._starting: asyncio.Task | None = None
@@ -108,7 +122,9 @@ class SandboxRuntime(Runtime):
         return {**self._pool.protections, "step_deadline_s": self.limits.step_timeout,
                 "max_observation_chars": self.limits.max_observation_chars,
                 "max_message_bytes": self.limits.max_message_bytes,
-                "max_rss_mb": self.limits.rss_limit_bytes // 2**20}
+                "max_rss_mb": self.limits.rss_limit_bytes // 2**20,
+                "worker_per_env_source": True, "reward_range": list(self.reward_range),
+                "replies_validated": True}
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (each is its own process group leader)."""
@@ -124,7 +140,7 @@ class SandboxRuntime(Runtime):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the workers (done by the first operation otherwise)."""
+        """Start the worker template and a spare worker (done by the first operation otherwise)."""
         if self._closed:
             raise RuntimeClosed("the sandbox runtime is closed")
         loop = asyncio.get_running_loop()
@@ -138,7 +154,9 @@ class SandboxRuntime(Runtime):
             self._pool, self._starting, self._loop = None, None, None
         if self._pool is None:
             self._loop = loop
-            self._pool = WorkerPool(self.limits, self.workers, self._on_worker_lost, self._python)
+            self._pool = WorkerPool(self.limits, self._on_worker_lost, self._python, per_source=self.workers,
+                                    max_workers=self.max_workers, idle_timeout=self.idle_timeout,
+                                    reward_range=self.reward_range, spares=self.spares)
             self._starting = loop.create_task(self._pool.start())
         task = self._starting
         if task is None:
@@ -151,8 +169,8 @@ class SandboxRuntime(Runtime):
             raise
         if self._starting is task:
             self._starting = None
-            log.info("sandbox runtime: %d workers; protections: %s", len(self._pool.alive_workers()),
-                     json.dumps(self.protections, sort_keys=True))
+            log.info("sandbox runtime: one worker per env source (up to %d each, %d in all); protections: %s",
+                     self.workers, self.max_workers, json.dumps(self.protections, sort_keys=True))
 
     async def close(self) -> None:
         if self._closed:
@@ -173,20 +191,20 @@ class SandboxRuntime(Runtime):
                 session._worker = None
         worker.sessions.clear()
 
-    async def _pick(self) -> WorkerProcess:
+    async def _pick(self, spec: EnvSpec, started_after: float | None = None) -> WorkerProcess:
         await self.start()
         assert self._pool is not None
-        return await self._pool.pick()
+        return await self._pool.pick(spec.source_hash, started_after)
 
     # -- env sources and failures --------------------------------------------------------------
-    def _load(self, worker: WorkerProcess, spec: EnvSpec) -> asyncio.Future | None:
+    def _load(self, worker: WorkerProcess, spec: EnvSpec, timeout: float | None = None) -> asyncio.Future | None:
         """Send the env's source if this worker has not got it (compiled once per worker)."""
-        if spec.source_hash in worker.sources:
+        if worker.loaded:
             return None
-        worker.sources.add(spec.source_hash)
+        worker.loaded = True
         self.stats["sources_sent"] += 1
         return worker.request({"op": "load", "hash": spec.source_hash, "source": spec.source,
-                               "class_name": spec.class_name, "label": spec.name})
+                               "class_name": spec.class_name, "label": spec.name}, timeout=timeout)
 
     def _check_quarantine(self, spec: EnvSpec) -> None:
         reason = self._quarantined.get(spec.source_hash)
@@ -208,16 +226,35 @@ class SandboxRuntime(Runtime):
             return f"{what} on {spec.name} {lost.detail}"
         return f"{what} on {spec.name} crashed its worker process ({lost.detail})"
 
+    def _suspect(self, lost: WorkerLost) -> float:
+        """A call broke its worker once: note it, and return the time after which a worker counts
+        as fresh for the retry that decides the blame."""
+        self.stats["retries_on_fresh_worker"] += 1
+        if lost.kind == CRASHED:
+            self.stats["crash_retries"] += 1
+        assert self._loop is not None
+        return self._loop.time()
+
+    def retry_timeout(self, started: float) -> float:
+        """The deadline of a retry on a fresh worker: the rest of the call's budget (its deadline plus
+        :data:`RETRY_GRACE_S`), at least :data:`RETRY_MIN_S`, at most the deadline."""
+        assert self._loop is not None
+        deadline = self.limits.step_timeout
+        return min(deadline, max(RETRY_MIN_S, started + deadline + RETRY_GRACE_S - self._loop.time()))
+
     async def _call(self, spec: EnvSpec, message: dict[str, Any], what: str) -> tuple[Any, WorkerProcess]:
-        """One env-level request (open, oracle, module_info, ...) on the least-loaded worker, with
-        the load of its source in front; returns its value and the worker. Raises CodeGymError
-        subclasses naming the env (EnvLoadError for an open)."""
-        crash_retried = False
-        for _ in range(_ATTEMPTS):
+        """One env-level request (open, oracle, module_info, ...) on a worker of the env's source,
+        with the load of its source in front; returns its value and the worker. A request that
+        breaks its worker is retried once on a fresh one and blamed only if it breaks that one
+        too. Raises CodeGymError subclasses naming the env (EnvLoadError for an open)."""
+        started = asyncio.get_running_loop().time()
+        fresh_after: float | None = None
+        for _ in range(ATTEMPTS):
             self._check_quarantine(spec)
-            worker = await self._pick()
-            load = self._load(worker, spec)
-            future = worker.request(dict(message))
+            worker = await self._pick(spec, fresh_after)
+            timeout = None if fresh_after is None else self.retry_timeout(started)
+            load = self._load(worker, spec, timeout)
+            future = worker.request(dict(message), timeout=timeout)
             stage = what
             try:
                 if load is not None:
@@ -228,8 +265,8 @@ class SandboxRuntime(Runtime):
             except WorkerLost as lost:
                 if not lost.culprit:
                     continue
-                if lost.kind == CRASHED and not crash_retried:
-                    crash_retried = True
+                if fresh_after is None:
+                    fresh_after = self._suspect(lost)
                     continue
                 text = self._describe(spec, stage, lost)
                 self._record_failure(spec, text)
@@ -276,209 +313,6 @@ class SandboxRuntime(Runtime):
         message = {"op": "generate_config", "hash": spec.source_hash, "seed": int(seed), "size": int(size)}
         value, _ = await self._call(spec, message, "generate_config()")
         return value
-
-
-class _Mismatch(Exception):
-    pass
-
-
-class SandboxSession(Session):
-    """A session whose env lives in a sandbox worker; its committed calls live here, for replay."""
-
-    def __init__(self, runtime: SandboxRuntime, sid: int, spec: EnvSpec, options: dict[str, Any]) -> None:
-        self._runtime, self._sid, self._spec, self._options = runtime, sid, spec, options
-        self._hash = spec.source_hash  # EnvSpec hashes its source on every access
-        self._worker: WorkerProcess | None = None
-        self._lock = asyncio.Lock()
-        self._reset_key = 0
-        # committed calls: (kind, name, the request as sent, hash of the answer); kind is "step" or "attr"
-        self._log: list[tuple[str, str, str | None, int]] = []
-        self._failed: StepResult | None = None
-        self._closed = False
-        self.info: SessionInfo
-
-    # -- opening and rebuilding ----------------------------------------------------------------
-    def _open_message(self) -> dict[str, Any]:
-        return {"op": "open", "sid": self._sid, "hash": self._spec.source_hash, "label": self._spec.name,
-                "options": self._options}
-
-    async def _open(self) -> dict[str, Any]:
-        opened, worker = await self._runtime._call(self._spec, self._open_message(), "opening (creating and "
-                                                                                   "resetting the env)")
-        self._attach(worker)
-        self._reset_key = hash(opened["reset_observation"])
-        return opened
-
-    def _attach(self, worker: WorkerProcess) -> None:
-        if worker.alive:
-            self._worker = worker
-            worker.sessions.add(self._sid)
-
-    async def _rebuild(self) -> StepResult | None:
-        """Recreate the env on a live worker by replaying the committed calls; a fatal result if
-        that fails."""
-        rt, spec = self._runtime, self._spec
-        rt.stats["replays"] += 1
-        for _ in range(_REBUILDS):
-            rt._check_quarantine(spec)
-            worker = await rt._pick()
-            load = rt._load(worker, spec)
-            entries = list(self._log)
-            futures = [worker.request(self._open_message())]
-            futures += [worker.request(text) for _kind, _name, text, _key in entries]
-            try:
-                if load is not None:
-                    await load
-                opened = await futures[0]
-                if hash(opened["reset_observation"]) != self._reset_key:
-                    raise _Mismatch("its reset observation")
-                for i, (entry, future) in enumerate(zip(entries, futures[1:], strict=True), 1):
-                    if _answer_key(entry[0], await future) != entry[3]:
-                        raise _Mismatch(f"call {i} ({entry[1]})")
-            except WorkerLost as lost:
-                if lost.culprit:  # replaying this env broke a worker: it counts against the env
-                    text = rt._describe(spec, "replaying its calls", lost)
-                    rt._record_failure(spec, text)
-                    if lost.kind == TIMEOUT:
-                        return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {text}",
-                                          TIMEOUT)
-                continue
-            except _Mismatch as exc:
-                worker.request({"op": "close", "sid": self._sid})
-                text = (f"env {spec.name} is not deterministic: rebuilding it after its worker failed, "
-                        f"{exc} gave a different answer than before")
-                rt._record_failure(spec, "a replay gave different answers")
-                return self._fail(text, NONDETERMINISTIC)
-            except RemoteError as err:
-                return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {err}", CRASHED)
-            except asyncio.CancelledError:
-                worker.request({"op": "close", "sid": self._sid})
-                raise
-            self._attach(worker)
-            if self._worker is worker:
-                return None
-        return self._fail(f"{spec.name} could not be rebuilt: its workers kept failing", CRASHED)
-
-    def _fail(self, text: str, kind: str) -> StepResult:
-        self._failed = StepResult(f"Error: {text}; the session cannot continue.", error=kind, fatal=True)
-        return self._failed
-
-    # -- the session contract ------------------------------------------------------------------
-    async def step(self, call: ToolCall) -> StepResult:
-        start = asyncio.get_running_loop().time()
-        async with self._lock:
-            result = await self._step(call)
-        result.elapsed_s = asyncio.get_running_loop().time() - start
-        return result
-
-    async def _step(self, call: ToolCall) -> StepResult:
-        rt, spec = self._runtime, self._spec
-        if self._closed or rt._closed:
-            return StepResult("Error: this session is closed.", error=CLOSED, fatal=True)
-        if self._failed is not None:
-            return StepResult(self._failed.observation, error=self._failed.error, fatal=True)
-        if self._hash in rt._quarantined:
-            return self._fail(f"env {spec.name} is quarantined for this run "
-                              f"({rt._quarantined[self._hash]})", QUARANTINED)
-        try:
-            args_json = json.dumps(call.arguments)
-        except (ValueError, TypeError, RecursionError) as exc:
-            return StepResult(f"Error: the arguments of {call.name} cannot be sent to the env "
-                              f"({type(exc).__name__}: {str(exc)[:200]}); the call was not applied.", error=LIMIT)
-        request = f'{{"op":"step","sid":{self._sid},"name":{json.dumps(call.name)},"args":{args_json}}}'
-        if len(request) + 64 > rt.limits.max_message_bytes:
-            return StepResult(f"Error: the arguments of {call.name} are {len(args_json)} bytes, over the "
-                              f"{rt.limits.max_message_bytes}-byte message limit; the call was not applied.",
-                              error=LIMIT)
-        crash_retried = False
-        for _ in range(_ATTEMPTS):
-            try:
-                if self._worker is None or not self._worker.alive:
-                    failed = await self._rebuild()
-                    if failed is not None:
-                        return failed
-                worker = self._worker
-                assert worker is not None
-                # committed in on_value, when the answer arrives, even if this task is cancelled
-                value = await worker.request(request, on_value=lambda v: self._commit("step", call.name, request, v))
-            except RuntimeClosed:
-                return StepResult("Error: the runtime is closed.", error=CLOSED, fatal=True)
-            except EnvQuarantined as exc:
-                return self._fail(str(exc), QUARANTINED)
-            except WorkerLost as lost:
-                if not lost.culprit:
-                    continue
-                if lost.kind == CRASHED and not crash_retried:
-                    crash_retried = True
-                    rt.stats["crash_retries"] += 1
-                    continue
-                text = rt._describe(spec, call.name, lost)
-                rt._record_failure(spec, text)
-                return StepResult(f"Error: {text}; the call was not applied.", error=lost.kind)
-            except RemoteError as err:
-                return self._fail(f"{spec.name} failed in its worker on {call.name}: {err}", CRASHED)
-            except CodeGymError as exc:
-                return self._fail(str(exc), CRASHED)
-            return StepResult(value["observation"], bool(value["finished"]), float(value["reward"]),
-                              value.get("error"))
-        return StepResult(f"Error: {call.name} on {spec.name} could not run: its workers kept failing; "
-                          "the call was not applied.", error=CRASHED)
-
-    def _commit(self, kind: str, name: str, request: str, value: Any) -> None:
-        self._log.append((kind, name, request, _answer_key(kind, value)))
-
-    async def attribute(self, name: str) -> Any:
-        rt, spec = self._runtime, self._spec
-        async with self._lock:
-            if self._closed or rt._closed:
-                raise RuntimeClosed(f"the session of {spec.name} is closed")
-            if self._failed is not None:
-                raise CodeGymError(self._failed.observation)
-            crash_retried = False
-            for _ in range(_ATTEMPTS):
-                if self._worker is None or not self._worker.alive:
-                    failed = await self._rebuild()
-                    if failed is not None:
-                        raise CodeGymError(failed.observation)
-                worker = self._worker
-                assert worker is not None
-                request = json.dumps({"op": "attribute", "sid": self._sid, "name": name})
-                try:
-                    value = await worker.request(request)
-                except WorkerLost as lost:
-                    if not lost.culprit:
-                        continue
-                    if lost.kind == CRASHED and not crash_retried:
-                        crash_retried = True
-                        continue
-                    text = rt._describe(spec, f"reading {name!r}", lost)
-                    rt._record_failure(spec, text)
-                    raise EnvLimitError(text) from None
-                except RemoteError as err:
-                    raise _codegym_error(err, spec) from None
-                self._commit("attr", name, request, value)
-                return value
-            raise EnvLimitError(f"reading {name!r} on {spec.name} could not run: its workers kept failing")
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        async with self._lock:
-            self._runtime._sessions.pop(self._sid, None)
-            worker, self._worker = self._worker, None
-            if worker is not None and worker.alive:
-                worker.sessions.discard(self._sid)
-                try:
-                    await worker.request({"op": "close", "sid": self._sid})
-                except (WorkerLost, RemoteError, RuntimeClosed):
-                    pass
-
-
-def _answer_key(kind: str, value: Any) -> int:
-    if kind == "step":
-        return hash((value["observation"], bool(value["finished"]), float(value["reward"]), value.get("error")))
-    return hash(json.dumps(value, sort_keys=True))
 
 
 def _check_options(spec: EnvSpec, options: dict[str, Any]) -> None:

@@ -1,14 +1,19 @@
-"""A sandbox worker process: one :class:`EnvHost` serving many sessions, one request at a time.
+"""A sandbox worker process: one :class:`EnvHost` serving the sessions of ONE env source, one request
+at a time.
 
-Started by the sandbox runtime as ``python -s -m codegym_adapters.runtime.worker '<config json>'``
-with the channel on fds 0 (requests) and 1 (replies). Before any env code runs it moves the channel
-to private fds, points fds 0-2 at ``/dev/null`` (env prints go nowhere), preloads the modules env
-files import, confines itself (:func:`.limits.confine`) and says hello with its protections.
+Forked by the worker template (:mod:`.forkserver`), which has already imported the modules env files
+use (:data:`PRELOAD`). :func:`serve_forked` runs in the child: it points fds 0 and 1 at
+``/dev/null`` (env prints go nowhere), closes every descriptor but its two channel pipes,
+confines itself (:func:`.limits.confine`, exactly once, before any env code) and says hello with
+its protections (or with the error that stopped it).
 
 Requests are ``{"id", "op", ...}``; every request gets exactly one reply, in order:
 ``{"id", "ok": true, "value", "rss"}`` or ``{"id", "ok": false, "type", "message", "rss"}``.
 ``rss`` is the worker's resident memory in bytes after the request, so the parent can retire a
-worker that an env has bloated. The worker exits when its request pipe closes.
+worker that an env has bloated. The first ``load`` fixes the worker's source: a request for any
+other source is refused (the parent never sends one; this is a second lock on that door). The
+worker exits when its request pipe closes. Nothing here is trusted by the parent
+(:mod:`.replies`): env code runs in this process and can write to the channel.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ import sys
 from typing import Any
 
 from .channel import FrameReader, frame
-from .host import EnvHost
+from .host import EnvHost, said
 
-# Modules env files import (codegym-format.md), loaded before confinement so imports stay cheap.
-_PRELOAD = (
+# Modules env files import (codegym-format.md), loaded by the template so a worker starts warm.
+PRELOAD = (
     "gymnasium", "numpy", "json", "ast", "typing", "collections", "heapq", "math", "bisect", "itertools",
     "functools", "random", "re", "string", "copy", "operator", "fractions", "decimal", "statistics",
     "dataclasses", "enum", "abc", "datetime", "time", "sys", "os", "array", "queue", "textwrap",
     "unicodedata", "hashlib", "struct", "io", "contextlib", "subprocess", "socket", "ctypes", "tempfile",
+    "select", "resource", "signal", "codegym_adapters.runtime.host", "codegym_adapters.catalog",
 )  # fmt: skip
+_PRELOAD = PRELOAD  # the name the kernel layers' tests use
 
 
 def _send(fd: int, data: bytes) -> None:
@@ -40,7 +47,10 @@ class Worker:
     """The request loop around an :class:`EnvHost`."""
 
     def __init__(self, config: dict[str, Any], chan_in: int, chan_out: int) -> None:
-        self.host = EnvHost(max_observation_chars=int(config["max_observation_chars"]))
+        low, high = config["reward_range"]
+        self.host = EnvHost(max_observation_chars=int(config["max_observation_chars"]),
+                            reward_range=(float(low), float(high)))
+        self.source: str | None = None
         self.max_bytes = int(config["max_message_bytes"])
         self.chan_in, self.chan_out = chan_in, chan_out
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
@@ -97,21 +107,26 @@ class Worker:
             self.reply({"id": rid, "ok": False, "type": "MemoryError", "message": "out of memory"})
         except BaseException as exc:  # env code may raise anything, SystemExit included
             kind = exc.kind if isinstance(exc, _Remote) else type(exc).__name__
-            self.reply({"id": rid, "ok": False, "type": kind, "message": str(exc)[:2000]})
+            self.reply({"id": rid, "ok": False, "type": kind, "message": said(exc)})
 
     # -- operations ------------------------------------------------------------------------------
     def _source(self, request: dict[str, Any]) -> str:
         source_hash = request["hash"]
+        if source_hash != self.source:
+            raise _Remote("CodeGymError", f"this worker serves env source {self.source}, not {source_hash}")
         if source_hash in self.load_errors:
             kind, text = self.load_errors[source_hash]
             raise _Remote(kind, text)
         return source_hash
 
     def op_load(self, request: dict[str, Any]) -> None:
+        if self.source is not None and request["hash"] != self.source:
+            raise _Remote("CodeGymError", f"this worker serves env source {self.source} only")
+        self.source = request["hash"]
         try:
             self.host.load(request["hash"], request["source"], request["class_name"], request["label"])
         except BaseException as exc:
-            self.load_errors[request["hash"]] = (type(exc).__name__, str(exc)[:2000])
+            self.load_errors[request["hash"]] = (type(exc).__name__, said(exc))
             raise
 
     def op_open(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -133,10 +148,10 @@ class Worker:
             raise _Remote("CodeGymError", f"session {request['sid']} is not open in this worker") from None
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the env
             name = request["name"]
-            return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {exc}"[:2000],
+            return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {said(exc)}"[:2000],
                     "finished": False, "reward": 0.0, "error": "exception"}
         return {"observation": result.observation, "finished": result.finished, "reward": result.reward,
-                "error": result.error}
+                "error": result.error}  # fatal follows from the error kind (invalid_reward)
 
     def op_attribute(self, request: dict[str, Any]) -> Any:
         return self.host.attribute(request["sid"], request["name"])
@@ -167,26 +182,35 @@ class _Remote(Exception):
         self.kind = kind
 
 
-def main(argv: list[str]) -> int:
-    config = json.loads(argv[1])
-    chan_in, chan_out = os.dup(0), os.dup(1)
+def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
+    """The life of a worker forked by the template: confine, say hello, serve. Returns the exit
+    status."""
+    import random
+
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     sys.stdin = open(os.devnull)
     sys.stdout = open(os.devnull, "w")
-    import signal
+    keep = sorted({0, 1, 2, chan_in, chan_out, devnull})
+    for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")], strict=True):
+        os.closerange(low + 1, high)  # nothing of the template's, or of another worker's, stays open
+    random.seed()  # not the template's state: as a freshly started process would
+    config = {**config, "keep_fds": [chan_in, chan_out, devnull]}  # confine may close every other one
+    try:
+        from .limits import confine
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    for name in _PRELOAD:
-        try:
-            __import__(name)
-        except ImportError:
-            pass
-    from .limits import confine
+        _, protections = confine(config)
+        worker = Worker(config, chan_in, chan_out)
+        if config.get("warm_up"):  # a spare: fault in, now, the pages compiling its first env will need
+            from .forkserver import warm_up_compiler
 
-    _, protections = confine(config)
-    worker = Worker(config, chan_in, chan_out)
+            warm_up_compiler()
+    except BaseException as exc:
+        error = {"id": 0, "ok": False, "type": type(exc).__name__, "message": f"confinement failed: {exc}"[:2000],
+                 "rss": 0}
+        _send(chan_out, frame(json.dumps(error).encode()))
+        return 1
     os.dup2(devnull, 2)  # from here on, nothing the env writes reaches anyone
     sys.stderr = open(os.devnull, "w")
     _send(chan_out, frame(json.dumps({"id": 0, "ok": True, "value": protections, "rss": worker.rss()}).encode()))
@@ -195,7 +219,3 @@ def main(argv: list[str]) -> int:
     except BaseException:  # a broken channel, or an env that broke the worker itself
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
