@@ -46,12 +46,11 @@ def probe(env_folder: Path, attacks: list[tuple[str, object]], unhook: bool = Tr
         runtime = make_runtime("sandbox", catalog, workers=2, **limits)
         async with runtime:
             session = await runtime.open("KernelProbeEnv@{}")
-            pids = runtime.worker_pids()
             reports = []
 
             async def attack():
                 for kind, arg in attacks:
-                    arg = arg(pids) if callable(arg) else arg
+                    arg = arg(runtime.worker_pids()) if callable(arg) else arg  # siblings of other sources too
                     text = json.dumps(arg) if not isinstance(arg, str) else arg
                     result = await session.step(ToolCall("Attack", {"kind": kind, "arg": text, "unhook": unhook}))
                     assert result.error is None, result.observation
@@ -153,7 +152,7 @@ def test_signals_priorities_and_affinity_do_not_reach_siblings_or_the_parent(env
     (signals, processes), _ = probe(env_folder, [("signals", lambda pids: [parent, *pids]), ("processes", "")],
                                     bystanders=20)
     assert (os.getpriority(os.PRIO_PROCESS, parent), os.sched_getaffinity(parent)) == before
-    assert len(signals) == 3  # the parent and both workers (the attacker's own tracked pid included)
+    assert len(signals) >= 3 and str(parent) in signals  # the parent, its own workers and other sources' workers
     for pid, outcomes in signals.items():
         for name, outcome in outcomes.items():
             assert refused(outcome, "Operation not permitted"), (pid, name, outcome)
