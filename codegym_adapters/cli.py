@@ -298,9 +298,10 @@ def _register_all() -> list[Callable[[Any], None]]:
     never imports a plugin."""
     from .data_cli import register as build_data
     from .report import register as report
+    from .serve_cli import register as serve
     from .verify_cli import register as verify
 
-    commands: list[Callable[[Any], None]] = [verify, build_data, report]
+    commands: list[Callable[[Any], None]] = [verify, build_data, report, serve]
     for ep in metadata.entry_points(group=COMMAND_ENTRY_POINTS):
         try:
             commands.append(ep.load())
