@@ -162,7 +162,7 @@ class HttpRuntime(Runtime):
                      ) -> tuple[str, str, str | None, str, dict[str, Any]]:
         """Start a session on the first server that takes it: (server, instance, uid, sid, answer)."""
         servers = self._servers()
-        if prefer in servers:
+        if prefer in servers and self._down.get(prefer, 0.0) <= time.monotonic():
             servers.remove(prefer)
             servers.insert(0, prefer)
         last: Exception | None = None
@@ -259,11 +259,11 @@ class HttpSession(Session):
             try:
                 answer = await self._send_step(body)
                 break
-            except _SessionLost as lost:
+            except (_SessionLost, ServerUnavailable) as lost:  # rebuilt here or on another server
                 failed = await self._rebuild(str(lost))
                 if failed is not None:
                     return failed
-            except CodeGymError as exc:  # unreachable everywhere, or refused
+            except CodeGymError as exc:  # refused
                 return self._fail(f"the env server failed on {call.name}: {exc}", CRASHED)
         else:
             return self._fail(f"{call.name} on {self._spec.name}: the env server lost the session twice", CRASHED)
@@ -336,7 +336,7 @@ class HttpSession(Session):
             for _ in range(2):
                 try:
                     answer = await self._get_attribute(name)
-                except _SessionLost as lost:
+                except (_SessionLost, ServerUnavailable) as lost:
                     failed = await self._rebuild(str(lost))
                     if failed is not None:
                         raise CodeGymError(failed.observation) from None
