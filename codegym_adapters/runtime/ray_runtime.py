@@ -22,6 +22,7 @@ The package must be importable on the env nodes (install it there, or use a Ray 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import uuid
 import weakref
@@ -80,9 +81,12 @@ class RayRuntime(Runtime):
     def _connect(self) -> None:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(address=self._address, include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True)
+        if ray.is_initialized():
+            return
+        if self._address or os.environ.get("RAY_ADDRESS"):
+            ray.init(address=self._address, log_to_driver=False, ignore_reinit_error=True)
+        else:  # no cluster named: a local one, kept small
+            ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
 
     def _strategy(self, slot: int) -> Any:
         num_cpus, resources, pg, strategy = self._placement
