@@ -129,3 +129,23 @@ def test_a_token_server_needs_the_token_and_a_dead_fleet_is_a_clear_error():
             asyncio.run(play(http(proc.url)))
     with pytest.raises(EnvLoadError, match="did not answer after 2 tries"):
         asyncio.run(play(http(proc.url, retries=2, backoff_s=0.01)))
+
+
+def test_trainer_settings_choose_the_remote_runtimes_with_their_options():
+    from codegym_adapters.runtime.ray_runtime import RayRuntime
+    from openrlhf_plugin.settings import AgentSettings
+    from verl_plugin.settings import settings_from_mapping
+
+    env = {"CODEGYM_RUNTIME": "http", "CODEGYM_STEP_TIMEOUT": "4",
+           "CODEGYM_RUNTIME_OPTIONS": '{"urls": ["http://10.0.0.5:8000", "http://10.0.0.6:8000"], "token": "t"}'}
+    agent = AgentSettings.from_environ(env)
+    runtime = make_runtime(agent.runtime, catalog(), **dict(agent.runtime_options))
+    assert isinstance(runtime, HttpRuntime) and runtime.urls == ["http://10.0.0.5:8000", "http://10.0.0.6:8000"]
+    assert runtime.step_timeout == 4.0 and runtime.token == "t"
+    settings = settings_from_mapping({"runtime": "ray", "workers": 3, "runtime_options": {
+        "actors": 8, "num_cpus": 0, "resources": {"codegym_env": 1}}})
+    fleet = settings.make_runtime()
+    assert isinstance(fleet, RayRuntime) and fleet.actors == 8
+    assert fleet._placement[:2] == (0, {"codegym_env": 1}) and fleet._sandbox_options["workers"] == 3
+    with pytest.raises(ValueError, match="at least one server url"):
+        make_runtime("http", catalog(), urls=[])
