@@ -4,7 +4,6 @@ loopback, and a rollout client written from the upstream protocol description
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,40 +92,42 @@ class UpstreamClient:
     env by its env string, send each action as a JSON string with a timeout, ask ``is_done`` after
     every step, read ``reward`` at the end, stop, release. Uses only the documented fields."""
 
-    def __init__(self, client: httpx.AsyncClient, manager_url: str) -> None:
+    def __init__(self, client: aiohttp.ClientSession, manager_url: str) -> None:
         self.http, self.manager = client, manager_url
         self.uid: str | None = None
         self.base = ""
 
+    async def _call(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
+        async with self.http.request(method, url, **kw) as r:
+            r.raise_for_status()
+            return await r.json()
+
     async def lease(self) -> None:
-        answer = (await self.http.get(f"{self.manager}/get_instance")).json()
+        answer = await self._call("GET", f"{self.manager}/get_instance")
         self.uid = answer["uid"]
         self.base = f"http://127.0.0.1:{answer['port']}"
 
     async def release(self) -> None:
-        await self.http.get(f"{self.manager}/release_instance", params={"uid": self.uid})
+        await self._call("GET", f"{self.manager}/release_instance", params={"uid": self.uid})
 
     async def start(self, session_id: str, env_str: str, env_name: str) -> str:
-        r = await self.http.post(f"{self.base}/start", json={"session_id": session_id, "env_str": env_str,
-                                                             "env_name": env_name})
-        r.raise_for_status()
-        return r.json()["observation"]
+        body = {"session_id": session_id, "env_str": env_str, "env_name": env_name}
+        return (await self._call("POST", f"{self.base}/start", json=body))["observation"]
 
     async def step(self, session_id: str, name: str, parameters: dict[str, Any], timeout: float = 10) -> tuple[Any, str]:
         action = json.dumps({"name": name, "parameters": parameters})
-        r = await self.http.post(f"{self.base}/step", json={"session_id": session_id, "action": action,
-                                                            "timeout": timeout})
-        r.raise_for_status()
-        body = r.json()
+        body = await self._call("POST", f"{self.base}/step", json={"session_id": session_id, "action": action,
+                                                                   "timeout": timeout})
         return body["status"], body["observation"]
 
     async def get(self, endpoint: str, session_id: str, **params: Any) -> dict[str, Any]:
-        r = await self.http.get(f"{self.base}/{endpoint}", params={"session_id": session_id, **params})
-        r.raise_for_status()
-        return r.json()
+        return await self._call("GET", f"{self.base}/{endpoint}", params={"session_id": session_id, **params})
+
+    async def post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", f"{self.base}/{endpoint}", json=body)
 
     async def stop(self, session_id: str) -> None:
-        await self.http.post(f"{self.base}/stop", json={"session_id": session_id})
+        await self.post("stop", {"session_id": session_id})
 
     async def episode(self, session_id: str, env_str: str, env_name: str,
                       calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], bool, float]:
@@ -145,35 +147,3 @@ class UpstreamClient:
         return observations, done, int(reward > 0)
 
 
-def load_batch(url: str, jobs: list[tuple[int, str, str, list[tuple[str, dict[str, Any]]]]], total: int,
-               connections: int = 64) -> list[tuple[int, list[str]]]:
-    """One load-test client process: start every session of ``jobs`` (index, env_str, env_name,
-    calls), wait until the server holds ``total`` sessions (every client's), run the calls, stop.
-    Returns (index, observations) per job; raises on any HTTP error."""
-
-    async def main() -> list[tuple[int, list[str]]]:
-        limits = httpx.Limits(max_connections=connections)
-        async with httpx.AsyncClient(timeout=300.0, limits=limits) as http:
-            clients = [UpstreamClient(http, url) for _ in jobs]
-
-            async def begin(c: UpstreamClient, job: tuple) -> None:
-                await c.lease()
-                await c.start(f"load-{job[0]}", job[1], job[2])
-
-            await asyncio.gather(*(begin(c, j) for c, j in zip(clients, jobs, strict=True)))
-            for _ in range(600):  # every client's sessions are live at once before any steps
-                if (await http.get(f"{url}/health")).json()["sessions"] >= total:
-                    break
-                await asyncio.sleep(0.2)
-            else:
-                raise RuntimeError("the other load clients never started their sessions")
-
-            async def play(c: UpstreamClient, job: tuple) -> tuple[int, list[str]]:
-                out = [(await c.step(f"load-{job[0]}", name, params))[1] for name, params in job[3]]
-                await c.stop(f"load-{job[0]}")
-                await c.release()
-                return job[0], out
-
-            return await asyncio.gather(*(play(c, j) for c, j in zip(clients, jobs, strict=True)))
-
-    return asyncio.run(main())
