@@ -41,7 +41,11 @@ class LocalCluster:
         self.procs.append(subprocess.Popen([RAY, "start", *args, *_COMMON, f"--resources={resources}"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
 
-    def start(self, timeout: float = 120.0) -> LocalCluster:
+    def start(self, timeout: float = 180.0) -> LocalCluster:
+        # A loopback-only test cluster: no token auth (Ray >= 2.5x turns it on when a token file
+        # exists, and this process, its nodes and `ray status` must agree). Set here so the test's
+        # own ray.init sees it too.
+        os.environ["RAY_AUTH_MODE"] = "disabled"
         deadline = time.monotonic() + timeout
         self._start(["--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp}"])
         self._wait(1, deadline)  # a node started before its head is up gives up

@@ -28,8 +28,19 @@ SMALL = HOUSES + '@{"houses": [2, 7, 9, 3, 1]}'
 LONG = HOUSES + '@{"houses": [4, 8, 15, 16, 23, 42, 8, 15, 4, 16, 23, 42, 1, 2, 3, 4]}'
 
 
+def _hydra(value) -> str:
+    """A value in Hydra's override grammar (bare keys, quoted strings)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value + "'"
+    return json.dumps(value)
+
+
 def _options(**options) -> str:
-    return "env.runtime_options=" + json.dumps(options).replace('"', "'")
+    return "++env.runtime_options=" + _hydra(options)  # ++: set the whole mapping (the group has {})
 
 
 @contextlib.contextmanager
