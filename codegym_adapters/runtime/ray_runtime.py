@@ -15,6 +15,11 @@ actor by replaying those calls in one round trip, every answer checked against t
 different answer fails the session: ``NONDETERMINISTIC``). The call in flight when the actor died
 is then made again once, so no episode is lost.
 
+Actors are reference counted by Ray: unless ``detached``, they die with the last handle of the
+process that created them, and the other processes then make new ones and replay their sessions
+there (nothing is lost, but a long-lived owner, or ``detached=True`` plus :meth:`shutdown_fleet` at
+the end of training, avoids that churn).
+
 Ray is connected with ``ray.init(address=address)`` unless this process already is (a veRL worker).
 The package must be importable on the env nodes (install it there, or use a Ray ``runtime_env``).
 """

@@ -50,7 +50,10 @@ def ray_backend() -> Iterator[list[str]]:
     from codegym_adapters.catalog import Catalog
     from codegym_adapters.runtime.ray_runtime import RayRuntime
 
-    options = {"address": None, "actors": 2, "fleet": "verl-envs", "num_cpus": 0, "resources": {"codegym_env": 1}}
+    # detached: the fleet outlives the agent loop's runtime (non-detached actors die with the last
+    # handle of the process that made them), so it can be inspected, then stopped, here
+    options = {"address": None, "actors": 2, "fleet": "verl-envs", "num_cpus": 0, "resources": {"codegym_env": 1},
+               "detached": True}
     with LocalCluster(nodes=2) as cluster:
         options["address"] = cluster.address
         used: list[int] = []
@@ -84,8 +87,8 @@ def test_agent_loop_worker_runs_episodes_on_the_remote_runtime(model_dir: Path, 
     backend_cm = backend()
     with backend_cm as (overrides, used):
         run = Run(compose_config(model_dir, *overrides), cases, tmp_path)
-    assert sum(used) > 0  # env work really happened on the fleet / the server
     for i, case in enumerate(cases):
         ref = asyncio.run(reference(case, EpisodeConfig()))
         assert ref["reward"] == (0.0 if case.tag.startswith("wrong") else 1.0)
         assert_matches_core(run, i, ref)
+    assert sum(used) > 0  # env work really happened on the fleet / the server
