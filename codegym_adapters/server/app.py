@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,8 @@ from ..catalog import Catalog, EnvSpec
 from ..errors import CodeGymError
 from ..runtime.base import EXCEPTION, TIMEOUT, Runtime, Session
 from .metrics import CONTENT_TYPE, ServerMetrics
+
+log = logging.getLogger("codegym_adapters.server")
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,11 @@ def build_app(make_runtime: Callable[[], Runtime], catalog: Catalog, config: Ser
                 status = exc.status
                 response = JSONResponse({"error": str(exc)}, status_code=status,
                                         headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+            except Exception as exc:  # a bug of ours: answer it as one, keep serving the other sessions
+                log.exception("codegym serve: %s failed", name)
+                status = 500
+                response = JSONResponse({"error": f"internal error in {name}: {type(exc).__name__}: {exc}"},
+                                        status_code=500)
             server.metrics.requests.labels(name, str(status)).inc()
             return response
         return serve
