@@ -77,7 +77,11 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-        shutil.rmtree(self.temp, ignore_errors=True)
+        for _ in range(20):  # the nodes' last writes may land just after they exit
+            shutil.rmtree(self.temp, ignore_errors=True)
+            if not os.path.exists(self.temp):
+                break
+            time.sleep(0.5)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
