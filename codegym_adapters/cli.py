@@ -356,10 +356,11 @@ def _register_all() -> list[Callable[[Any], None]]:
     from .data_cli import register as build_data
     from .doctor import register as doctor
     from .report import register as report
+    from .serve_cli import register as serve
     from .synth.command import register as synthesize
     from .verify_cli import register as verify
 
-    commands: list[Callable[[Any], None]] = [verify, build_data, report, doctor, synthesize]
+    commands: list[Callable[[Any], None]] = [verify, build_data, report, doctor, synthesize, serve]
     for ep in metadata.entry_points(group=COMMAND_ENTRY_POINTS):
         try:
             commands.append(ep.load())

@@ -6,7 +6,11 @@ environment variables (forward them with Ray's ``runtime_env``; see ``openrlhf_p
 Runtime: ``CODEGYM_RUNTIME`` (``sandbox`` where the core has it, else ``inprocess``),
 ``CODEGYM_ENVS`` (env files, folders, record JSON or row files, separated by ``os.pathsep``; default:
 the installed env packs), ``CODEGYM_STEP_TIMEOUT`` (seconds per env step, sandbox runtime) and
-``CODEGYM_RUNTIME_OPTIONS`` (a JSON object of further runtime options).
+``CODEGYM_RUNTIME_OPTIONS`` (a JSON object of further runtime options). ``CODEGYM_RUNTIME=ray`` runs
+env sessions on a fleet of Ray actors (options ``actors``, ``num_cpus``, ``resources``,
+``placement_group``, ``fleet``; see :mod:`codegym_adapters.runtime.ray_runtime`);
+``CODEGYM_RUNTIME=http`` on env servers (options ``urls``, ``token``; see
+:mod:`codegym_adapters.runtime.http_runtime`).
 Episode: one variable per :class:`~codegym_adapters.episode.EpisodeConfig` field, named
 ``CODEGYM_<FIELD>`` (``CODEGYM_DEFAULT_TURN_LIMIT``, ``CODEGYM_MAX_TURNS``, ``CODEGYM_CALL_FORMAT``,
 ``CODEGYM_REASONING``, ``CODEGYM_REASONING_MARKERS`` (``open,close;open,close``), ``CODEGYM_REWARD``, ...).

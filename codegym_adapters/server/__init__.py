@@ -1,0 +1,1 @@
+"""``codegym serve``: the env server that speaks the upstream env-server protocol (see :mod:`.app`)."""
