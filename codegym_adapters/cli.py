@@ -1,6 +1,9 @@
 """The ``codegym`` command: look at envs, play one by hand, and evaluate scripted policies.
 
-Subcommands are added by the modules that own them (see ``_COMMANDS``); each has ``--help``.
+Subcommands are added by the modules that own them (see ``_COMMANDS``); each has ``--help``, and every
+option has help text (``tests/test_cli_help.py`` walks the parser to keep it so). Env sources are given
+as ``--envs PATH`` (repeatable) by every command; ``list`` and ``verify`` also take them as positional
+paths.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int
 from .catalog import Catalog, read_rows
 from .episode import EpisodeConfig
 from .errors import CodeGymError
@@ -55,7 +59,8 @@ async def _describe(runtime: Runtime, name: str) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    catalog = Catalog.from_paths(args.paths) if args.paths else Catalog.default()
+    paths = [*args.envs, *args.paths]
+    catalog = Catalog.from_paths(paths) if paths else Catalog.default()
 
     async def main() -> list[dict[str, Any]]:
         async with _runtime(args, catalog) as runtime:
@@ -247,17 +252,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codegym", description="CodeGym environments for RL training.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _CommandListFormatter(argparse.HelpFormatter):
+    """``codegym --help``: one line per command, its name and help side by side, never wrapped."""
 
-    p = sub.add_parser("list", help="list envs with their actions and configurations")
-    p.add_argument("paths", nargs="*", help="env files or folders (default: installed env packs)")
-    p.add_argument("--json", action="store_true")
-    add_runtime_options(p)
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=26)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if action.choices and isinstance(action.choices, dict):  # the commands: indented under COMMAND
+            self._action_max_length = max(self._action_max_length, 4 + max(map(len, action.choices)))
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return [" ".join(text.split())]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codegym", description="CodeGym tool-use environments for RL training with veRL and OpenRLHF.",
+        epilog="`codegym COMMAND --help` describes a command and its options.", formatter_class=_CommandListFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND",
+                                help="one of these (each has --help):")
+
+    p = sub.add_parser("list", help="list envs with their actions and configurations",
+                       description="List envs: name, number of fixed configurations, actions. Exit status 1 "
+                                   "if an env cannot be loaded.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="same as --envs PATH")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
+    _add_env_options(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="show one env: task, actions, configurations")
+    p = sub.add_parser("show", help="show one env: task, tools, configurations",
+                       description="Show one env: its task text, the tool listing the model sees, and its "
+                                   "fixed configurations.")
     p.add_argument("env", help="<code_id>__<ClassName> or an unambiguous <ClassName>")
     _add_env_options(p)
     p.set_defaults(func=cmd_show)
@@ -271,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="run episodes with a scripted policy and report metrics")
     p.add_argument("--data", type=Path, help="rows (.jsonl/.parquet); default: every env's fixed configurations")
     p.add_argument("--policy", choices=sorted(POLICIES), default="oracle")
-    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N tasks")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="evaluate only the first N tasks (default: all)")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--call-format", default="codegym", choices=["codegym", "hermes", "json"])
     p.add_argument("--turn-limit", type=int, default=256, help="turn limit for rows without their own")
@@ -290,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMAND_ENTRY_POINTS = "codegym_adapters.commands"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("codegym-adapters")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "(not installed)"
 
 
 def _register_all() -> list[Callable[[Any], None]]:

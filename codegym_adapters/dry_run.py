@@ -30,6 +30,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int_or_all
 from .calls import parse_call
 from .episode import EpisodeConfig, EpisodeMetrics
 from .policies import POLICIES, get_policy
@@ -59,8 +60,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="JSONL", help="episode records (overwritten)")
     p.add_argument("--policy", default=",".join(DEFAULT_POLICIES),
                    help="scripted policies, comma-separated, assigned to rows in turn (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=64, metavar="N",
-                   help="rows to run, spread evenly over the file; 0 = all (default: %(default)s)")
+    p.add_argument("--limit", type=positive_int_or_all, default=64, metavar="N",
+                   help="rows to run, spread evenly over the file, or 'all' (default: %(default)s)")
 
 
 def check_run_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
