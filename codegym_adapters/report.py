@@ -319,7 +319,7 @@ def _env_by_trainer_html(records: Sequence[dict[str, Any]], per_env: dict[str, A
         cells[(str(r["env"] or "(none)"), str(r.get("trainer") or "(none)"))].append(r)
     head = "<tr><th>env</th>" + "".join(f'<th class="num">{html.escape(t)}</th>' for t in trainers) + "</tr>"
     rows = []
-    for env in per_env:
+    for env in (e for e, m in per_env.items() if m["episodes"]):  # the rest are marked in the per-env table
         tds = []
         for t in trainers:
             rs = cells.get((env, t), [])
