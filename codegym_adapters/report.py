@@ -1,13 +1,12 @@
 """What a set of episode records says: metrics overall, per env and per policy, and ``codegym report``,
 one self-contained HTML page (inline CSS, JS and SVG; nothing fetched) to look at them.
 
-Records are the JSON lines ``codegym eval --out`` writes, for scripted policies or a served model, and
-the trainers' dry runs write (with ``trainer``): the episode summary keys plus ``task``, ``policy``,
-``prompt`` and ``trajectory`` (each turn ``text``, ``kind``, ``call``, ``observation``, and where the
-trainer fed nothing back after the last turn, ``env_observation``: what the env answered). A line is a
-record when it is a JSON object with ``task`` or ``done_reason`` and is not a training row; missing keys
-get defaults, so older or partial records still load. Input with no records (training rows from
-``codegym build-data``, parquet files) is refused with a message that says what is expected.
+Records (:mod:`codegym_adapters.records`) are the JSON lines ``codegym eval --out`` and the trainers'
+dry runs write; input with none (training rows, parquet) is refused with what is expected. Each
+trajectory turn has ``text``, ``kind``, ``call`` and ``observation`` (what the model was shown next);
+after the last turn a trainer shows the model nothing, so the env's answer to that call travels as the
+turn's ``env_observation`` (or the record's ``final_observation``) where the record carries it. Records
+with a ``trainer`` are split per trainer; ``--data`` lists the run's envs that got no episode.
 
 The page's text comes from models and envs and is untrusted: the server side escapes everything it
 writes, the data travels as JSON in a ``<script type="application/json">`` block with ``<``, ``>`` and
@@ -31,104 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from .argtypes import positive_int
-from .catalog import read_rows
-from .envstring import parse_env_string
 from .episode import DONE_REASONS
-from .errors import CodeGymError
+from .records import env_names_of_rows, no_records_message, normalize, read_records
 from .rollout import aggregate
-from .tasks import Task
 
 DIFFICULTY_BUCKETS = ((1, 10), (11, 25), (26, 50), (51, 100), (101, 256), (257, None))
 DEFAULT_MAX_CHARS = 20_000
 _TOKEN = re.compile(r"<!--CODEGYM:(\w+)-->")
-_DEFAULTS: dict[str, Any] = {
-    "task": "", "env": "", "policy": "", "reward": 0.0, "done_reason": "", "turn_limit": 0,
-    "solve_fc_round": 0, "error": "", "valid_calls": 0, "invalid_calls": 0, "extra_calls": 0,
-    "error_observations": 0, "env_errors": 0, "model_error": "",
-}
-
-
-EXPECTED_INPUT = ("`codegym report` reads episode records: JSON lines with task, reward, done_reason and "
-                  "trajectory, as `codegym eval --out FILE` and the trainers' dry runs "
-                  "(`python -m verl_plugin.dry_run --out FILE`) write them")
-# Keys of the training rows `codegym build-data` writes (veRL parquet, OpenRLHF jsonl) and upstream rows.
-_ROW_KEYS = frozenset({"ability", "reward_model", "agent_name", "datasource", "data_source", "label"})
 
 
 # -- records and metrics -------------------------------------------------------------------------
-def line_kind(value: Any) -> str:
-    """``record`` (an episode record), ``row`` (a training row) or ``other``, for one decoded JSON line."""
-    if not isinstance(value, dict):
-        return "other"
-    if "task" in value or "done_reason" in value:
-        return "record"
-    return "row" if _ROW_KEYS & value.keys() else "other"
-
-
-def read_records(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
-    """Episode records from JSONL files, and how many non-blank lines were not records (torn or bad,
-    training rows, other JSON). Raises ``ValueError`` for a file that is not text (e.g. parquet)."""
-    records, skipped = [], 0
-    for path in paths:
-        for value in _json_lines(Path(path)):
-            if line_kind(value) == "record":
-                records.append(normalize(value))
-            else:
-                skipped += 1
-    return records, skipped
-
-
-def _json_lines(path: Path) -> Iterable[Any]:
-    """Each non-blank line of ``path`` decoded, or ``ValueError`` (an instance) where it is not JSON."""
-    if path.suffix == ".parquet":
-        raise ValueError(f"{path} is a parquet file (training rows?); {EXPECTED_INPUT}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a text file; {EXPECTED_INPUT}") from None
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                yield json.loads(line)
-            except ValueError as exc:
-                yield exc
-
-
-def _no_records_message(sources: Sequence[Path]) -> str:
-    """Why there are no records in ``sources``, and what the command expects instead."""
-    kinds: Counter[str] = Counter()
-    for path in sources:
-        kinds.update("unreadable" if isinstance(v, ValueError) else line_kind(v) for v in _json_lines(Path(path)))
-    names = ", ".join(map(str, sources))
-    if not kinds:
-        return f"no episode records in {names} (empty); {EXPECTED_INPUT}"
-    labels = {"record": "episode record(s)", "row": "training row(s)", "other": "other JSON line(s)",
-              "unreadable": "line(s) that are not JSON"}
-    found = ", ".join(f"{n} {labels[k]}" for k, n in sorted(kinds.items()))
-    hint = ""
-    if kinds["row"]:
-        hint = (". These are training rows (from `codegym build-data`): run episodes on them first, e.g. "
-                f"`codegym eval --data {Path(sources[0])} --out episodes.jsonl`, then report on episodes.jsonl")
-    return f"no episode records in {names} (found {found}); {EXPECTED_INPUT}{hint}"
-
-
-def normalize(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every key the metrics read (defaults where missing)."""
-    out = {**_DEFAULTS, **record}
-    if not out["env"]:
-        try:
-            out["env"] = parse_env_string(str(out["task"])).name
-        except (CodeGymError, ValueError):
-            out["env"] = str(out["task"])
-    out.setdefault("env_reward", out["reward"])
-    out.setdefault("turns", len(out.get("trajectory") or []))
-    for key in ("reward", "env_reward"):
-        out[key] = _number(out[key])
-    for key in ("turns", "invalid_calls", "env_errors", "solve_fc_round"):
-        out[key] = int(_number(out[key]))
-    return out
-
-
 def summarize(records: Sequence[dict[str, Any]], *, envs: Iterable[str] = ()) -> dict[str, Any]:
     """:func:`~codegym_adapters.rollout.aggregate` over all records (every done reason seen is counted),
     plus ``model_errors`` and the same metrics ``per_env``, ``per_policy`` and ``per_trainer`` (records
@@ -146,19 +57,6 @@ def summarize(records: Sequence[dict[str, Any]], *, envs: Iterable[str] = ()) ->
     summary["per_trainer"] = ({t: _metrics(rs) for t, rs in sorted(_group(records, "trainer").items())}
                               if has_trainer else {})
     return summary
-
-
-def env_names_of_rows(paths: Iterable[str | Path]) -> list[str]:
-    """The env names of the training rows in ``paths`` (``.jsonl``/``.json``/``.parquet``), in order,
-    once each; rows without a CodeGym env string are skipped."""
-    names: dict[str, None] = {}
-    for path in paths:
-        for row in read_rows(path):
-            try:
-                names.setdefault(Task.from_row(row).env_name, None)
-            except (CodeGymError, AttributeError):  # not a row, or no env string
-                continue
-    return list(names)
 
 
 def _metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -253,7 +151,7 @@ def write_report(sources: Sequence[Path], dest: Path, *, title: str | None = Non
     none. Raises ``ValueError`` when ``sources`` hold no episode records (saying what they hold)."""
     records, skipped = read_records(sources)
     if not records:
-        raise ValueError(_no_records_message(sources))
+        raise ValueError(no_records_message(sources))
     envs = env_names_of_rows(data)
     names = ", ".join(Path(s).name for s in sources)
     page = render_html(records, title=title or f"CodeGym episodes: {names}", source=names, skipped=skipped,
@@ -437,14 +335,6 @@ def _script_json(value: Any) -> str:
                          ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
     return text
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if math.isfinite(number) else 0.0
 
 
 # -- the command ---------------------------------------------------------------------------------
