@@ -74,6 +74,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     rows.append({"env": spec.name, "actions": [], "configs": 0, "error": str(exc)})
             return rows
 
+    if paths and not len(catalog):
+        raise CodeGymError(f"no envs found in {', '.join(map(str, paths))}")
     rows = asyncio.run(main())
     if args.json:
         print(json.dumps(rows, indent=2))

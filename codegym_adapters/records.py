@@ -108,14 +108,18 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
 
 def env_names_of_rows(paths: Iterable[str | Path]) -> list[str]:
     """The env names of the training rows in ``paths`` (``.jsonl``/``.json``/``.parquet``), in order,
-    once each; rows without a CodeGym env string are skipped."""
+    once each. Raises ``ValueError`` for a file with no row that names a CodeGym env."""
     names: dict[str, None] = {}
     for path in paths:
+        found = 0
         for row in read_rows(path):
             try:
                 names.setdefault(Task.from_row(row).env_name, None)
+                found += 1
             except (CodeGymError, AttributeError):  # not a row, or no env string
                 continue
+        if not found:
+            raise ValueError(f"--data {path}: no training rows with a CodeGym env string ('ability') in it")
     return list(names)
 
 

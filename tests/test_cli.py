@@ -127,6 +127,11 @@ def test_list_takes_envs_like_every_other_command(one_env, capsys):
     assert len(_listed(capsys, ["list"])) == len(list((REPO / "envs").glob("Bundled_*.py")))
 
 
+def test_list_of_a_folder_without_envs_is_an_error(tmp_path, capsys):
+    code, err = _error(capsys, ["list", "--envs", str(tmp_path), "--runtime", "inprocess"])
+    assert code == 2 and "no envs found" in err
+
+
 def test_show_and_verify_take_envs(one_env, tmp_path, capsys):
     assert cli.main(["show", "HouseRobberEnv", "--envs", str(one_env), "--runtime", "inprocess"]) == 0
     assert f"{HOUSE}  (" in capsys.readouterr().out
@@ -151,3 +156,10 @@ def test_report_data_lists_envs_without_episodes(rows, tmp_path, capsys):
     summary = report.write_report([records], tmp_path / "r.html", data=[rows / "train.jsonl"])
     assert summary["per_env"][HOUSE]["episodes"] == 0
     assert summary["per_env"]["Bundled_B05__ArrayGcdEnv"]["episodes"] == 1
+
+
+def test_report_data_must_be_training_rows(tmp_path, capsys):
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps({"task": "Bundled_B05__ArrayGcdEnv@{'nums': [4, 6]}", "reward": 1}) + "\n")
+    code, err = _error(capsys, ["report", str(records), "--data", str(records), "-o", str(tmp_path / "r.html")])
+    assert code == 2 and "no training rows" in err
