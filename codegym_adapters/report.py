@@ -360,7 +360,8 @@ def register(sub: Any) -> None:
                                    "--out FILE`).")
     p.add_argument("trajectories", type=Path, nargs="+", metavar="RECORDS",
                    help="JSONL files of episode records (several files are merged into one page)")
-    p.add_argument("-o", "--output", type=Path, help="the HTML file (default: the first input with .html)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="the HTML file (default: the first input with .html)")
     p.add_argument("--title", help="page title (default: names the input files)")
     p.add_argument("--data", type=Path, action="append", default=[], metavar="ROWS",
                    help="the training rows the run drew from (.jsonl/.parquet, repeatable): their envs that "
