@@ -1,4 +1,4 @@
-# Sourced by the scripts in this folder: makes .venv (the project with its dev extras) if it is
+# Sourced by the scripts in this folder: makes .venv (the project with its dev and release extras) if it is
 # missing or older than pyproject.toml. Idempotent and quiet when there is nothing to do.
 # The Python: $PYTHON if set, else the first Python 3.10 to 3.13 found (scripts/_python.sh).
 set -euo pipefail
@@ -13,6 +13,6 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   "$PYTHON" -m venv "$VENV"
   codegym_pip "$VENV" --upgrade pip
   # setuptools warns on every editable install that folders here could shadow the package: they are it.
-  PYTHONWARNINGS="ignore::UserWarning" codegym_pip "$VENV" -e "$ROOT[dev]"
+  PYTHONWARNINGS="ignore::UserWarning" codegym_pip "$VENV" -e "$ROOT[dev,release]"
   echo "$want" > "$STAMP"
 fi
