@@ -163,3 +163,14 @@ def test_report_data_must_be_training_rows(tmp_path, capsys):
     records.write_text(json.dumps({"task": "Bundled_B05__ArrayGcdEnv@{'nums': [4, 6]}", "reward": 1}) + "\n")
     code, err = _error(capsys, ["report", str(records), "--data", str(records), "-o", str(tmp_path / "r.html")])
     assert code == 2 and "no training rows" in err
+
+
+def test_a_closed_pipe_is_not_reported_as_an_error(tmp_path):
+    import subprocess
+    import sys
+
+    # `true` reads nothing and exits before Python has started: every write meets a closed pipe
+    reader = subprocess.run(f"'{sys.executable}' -m codegym_adapters.cli list --runtime inprocess | true; "
+                            "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert reader.stderr == "" and reader.stdout.strip() == "141"
