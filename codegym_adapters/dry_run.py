@@ -173,6 +173,10 @@ def episode_record(task: str, plan: Mapping[str, Any], trainer: str, summary: Ma
                    trajectory: list[dict[str, Any]], **facts: Any) -> dict[str, Any]:
     """A record in the format of ``codegym eval --out`` for the episode of ``task`` run on ``plan``
     (from :func:`plan_scripts`), plus ``trainer`` and the trainer's token ``facts``, in that order."""
+    summary = dict(summary)
+    final = summary.pop("final_observation", "")  # the env's answer after the last turn, if the trainer says
+    if final and trajectory and not trajectory[-1].get("observation"):
+        trajectory = [*trajectory[:-1], {**trajectory[-1], "env_observation": final}]
     record: dict[str, Any] = {"task": task, "policy": plan["policy"], "trainer": trainer, **summary}
     if plan.get("policy_error"):
         record["policy_error"] = plan["policy_error"]

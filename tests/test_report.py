@@ -347,3 +347,18 @@ def test_final_turn_shows_what_the_env_answered(merged, tmp_path):
     assert dom.count(">env answered<") == verl  # veRL's records carry the answer: shown, labelled
     openrlhf = len([r for r in oracle if r["env"] != ENVS[2]])
     assert dom.count(">(this record does not carry the env's answer") == openrlhf
+
+
+def test_dry_run_records_carry_the_envs_answer_to_the_last_call():
+    from codegym_adapters.dry_run import episode_record
+
+    plan = {"policy": "oracle", "prompt": []}
+    turns = [{"text": "a", "kind": "call", "call": None, "observation": "12"},
+             {"text": "b", "kind": "call", "call": None, "observation": ""}]
+    summary = {"env": ENVS[0], "reward": 1.0, "final_observation": "correct, reward=1"}
+    record = episode_record(f"{ENVS[0]}@{{}}", plan, "verl", summary, turns)
+    assert "final_observation" not in record and turns[-1]["observation"] == ""  # the caller's list untouched
+    assert record["trajectory"][-1]["env_observation"] == "correct, reward=1"
+    assert "env_observation" not in record["trajectory"][0]
+    silent = episode_record(f"{ENVS[0]}@{{}}", plan, "verl", {**summary, "final_observation": ""}, turns)
+    assert "env_observation" not in silent["trajectory"][-1]

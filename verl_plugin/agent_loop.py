@@ -83,6 +83,7 @@ class CodeGymAgentLoop(AgentLoopBase):
         server_fields: dict[str, Any] = {}
         routed_experts = None
         model_turns = observation_turns = 0
+        final_observation = ""  # the env's answer to the call that ended the episode: never fed back
         while not episode.done:
             budget_left = self.response_length - stream.response_length
             if budget_left <= 0:
@@ -112,6 +113,7 @@ class CodeGymAgentLoop(AgentLoopBase):
             metrics["tool_calls"] += time.perf_counter() - start
             messages.append({"role": "assistant", "content": text})
             if turn.done:
+                final_observation = turn.observation
                 break
             observation = prompt.observation_message(turn.observation)
             if not await stream.add_context(messages, [*messages, observation], prompt.tools, self.response_length):
@@ -123,6 +125,7 @@ class CodeGymAgentLoop(AgentLoopBase):
         prompt_ids, response_ids, mask, logprobs = stream.split(self.response_length)
         summary = episode.summary()
         extra_fields = {**server_fields, **{EXTRA_PREFIX + k: v for k, v in summary.items()}}
+        extra_fields[EXTRA_PREFIX + "final_observation"] = final_observation  # for dry-run records and reports
         extra_fields.update(turn_scores=[], tool_rewards=[])
         return AgentLoopOutput(
             prompt_ids=prompt_ids,
