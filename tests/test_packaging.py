@@ -63,17 +63,21 @@ PROBE = textwrap.dedent('''
 ''')
 
 
-def _run(argv: list[str], cwd: Path, timeout: float = 300, env: dict | None = None) -> str:
+def _run(argv: list[str], cwd: Path, timeout: float = 300, env: dict | None = None, both: bool = False) -> str:
     out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert out.returncode == 0, f"{' '.join(map(str, argv))} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout
+    return out.stdout + out.stderr if both else out.stdout
+
+
+BUILD_LOG: list[str] = []  # what `python -m build` printed
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     """sdist and wheel, the wheel built from the sdist (so the sdist is known to be complete)."""
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)], cwd=out, timeout=400)
+    BUILD_LOG.append(_run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)], cwd=out, timeout=400,
+                          both=True))
     return out
 
 
@@ -99,6 +103,13 @@ def test_sdist_and_wheel_pass_twine_check(dist):
     files = sorted(p.name for p in dist.iterdir())
     assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["gz", "whl"], files
     _run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.iterdir())], cwd=dist)
+
+
+def test_the_build_has_no_setuptools_warning(dist):
+    # e.g. "Package 'verl_plugin.config.env' is absent from the `packages` configuration"
+    warnings = [line for line in BUILD_LOG[0].splitlines()
+                if "warning" in line.lower() and "byte-compiling is disabled" not in line]  # PYTHONDONTWRITEBYTECODE
+    assert warnings == [], BUILD_LOG[0][-3000:]
 
 
 def test_the_wheel_carries_the_package_data(dist):
