@@ -22,18 +22,20 @@ seconds() {
 
 mmss() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
-declare -A took
+declare -A took commits
 for what in demo test; do
   clone="$WORK/$what"
   rm -rf "$clone"
   git clone --quiet "$REPO" "$clone"
   cd "$clone"
+  commits[$what]="$(git rev-parse --short HEAD)"
   took[$what-cold]="$(seconds bash "scripts/$what.sh")"
   took[$what-warm]="$(seconds bash "scripts/$what.sh")"
   echo "$what: cold $(mmss "${took[$what-cold]}"), warm $(mmss "${took[$what-warm]}")" >&2
 done
 
-commit="$(git -C "$REPO" rev-parse --short HEAD)"
+commit="${commits[demo]}"
+[ "${commits[demo]}" = "${commits[test]}" ] || commit="${commits[demo]} (demo) and ${commits[test]} (test)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo
 echo "| command | cold: fresh clone, no venvs | warm: the same again |"
