@@ -1,6 +1,9 @@
 """The ``codegym`` command: look at envs, play one by hand, and evaluate scripted policies.
 
-Subcommands are added by the modules that own them (see ``_COMMANDS``); each has ``--help``.
+Subcommands are added by the modules that own them (see ``_COMMANDS``); each has ``--help``, and every
+option has help text (``tests/test_cli_help.py`` walks the parser to keep it so). Env sources are given
+as ``--envs PATH`` (repeatable) by every command; ``list`` and ``verify`` also take them as positional
+paths.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int
 from .catalog import Catalog, read_rows
 from .configs import DEFAULT_GENERATED, ConfigIndex, count_by_source, describe_counts, known_configs
 from .episode_options import add_episode_arguments, episode_config_from_args
@@ -61,8 +66,9 @@ async def _describe(runtime: Runtime, name: str, extra: Any = None) -> dict[str,
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    catalog = Catalog.from_paths(args.paths) if args.paths else Catalog.default()
-    extra = ConfigIndex.from_paths(args.paths or [])  # records beside the envs, as verify reads them
+    paths = [*args.envs, *args.paths]
+    catalog = Catalog.from_paths(paths) if paths else Catalog.default()
+    extra = ConfigIndex.from_paths(paths)  # records beside the envs, as verify reads them
 
     async def main() -> list[dict[str, Any]]:
         async with _runtime(args, catalog) as runtime:
@@ -77,6 +83,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     rows.append({"env": spec.name, "actions": [], "configs": 0, "error": str(exc)})
             return rows
 
+    if paths and not len(catalog):
+        raise CodeGymError(f"no envs found in {', '.join(map(str, paths))}")
     rows = asyncio.run(main())
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -298,17 +306,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codegym", description="CodeGym environments for RL training.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _CommandListFormatter(argparse.HelpFormatter):
+    """``codegym --help``: one line per command, its name and help side by side, never wrapped."""
 
-    p = sub.add_parser("list", help="list envs with their actions and configurations")
-    p.add_argument("paths", nargs="*", help="env files or folders (default: installed env packs)")
-    p.add_argument("--json", action="store_true")
-    add_runtime_options(p)
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=26)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if action.choices and isinstance(action.choices, dict):  # the commands: indented under COMMAND
+            self._action_max_length = max(self._action_max_length, 4 + max(map(len, action.choices)))
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return [" ".join(text.split())]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codegym", description="CodeGym tool-use environments for RL training with veRL and OpenRLHF.",
+        epilog="`codegym COMMAND --help` describes a command and its options.", formatter_class=_CommandListFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND",
+                                help="one of these (each has --help):")
+
+    p = sub.add_parser("list", help="list envs with their actions and configurations",
+                       description="List envs: name, number of fixed configurations, actions. Exit status 1 "
+                                   "if an env cannot be loaded.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="same as --envs PATH")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
+    _add_env_options(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="show one env: task, actions, configurations")
+    p = sub.add_parser("show", help="show one env: task, tools, configurations",
+                       description="Show one env: its task text, the tool listing the model sees, and its "
+                                   "fixed configurations.")
     p.add_argument("env", help="<code_id>__<ClassName> or an unambiguous <ClassName>")
     _add_env_options(p)
     p.set_defaults(func=cmd_show)
@@ -328,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="rows (.jsonl/.parquet); default: every env's fixed configurations")
     p.add_argument("--policy", choices=sorted(POLICIES), default="oracle",
                    help="scripted policy to run when no --model is given (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N tasks")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="evaluate only the first N tasks (default: all)")
     p.add_argument("--concurrency", type=int, default=32,
                    help="episodes (or model requests) run at the same time (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: %(default)s)")
@@ -347,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMAND_ENTRY_POINTS = "codegym_adapters.commands"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("codegym-adapters")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "(not installed)"
 
 
 def _register_all() -> list[Callable[[Any], None]]:
@@ -376,7 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`codegym list | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit too
+        return 141
     except (CodeGymError, ValueError, OSError) as exc:
         print(f"codegym {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int_or_all
 from .calls import parse_call
 from .episode import EpisodeConfig, EpisodeMetrics
 from .policies import POLICIES, get_policy
@@ -59,8 +60,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="JSONL", help="episode records (overwritten)")
     p.add_argument("--policy", default=",".join(DEFAULT_POLICIES),
                    help="scripted policies, comma-separated, assigned to rows in turn (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=64, metavar="N",
-                   help="rows to run, spread evenly over the file; 0 = all (default: %(default)s)")
+    p.add_argument("--limit", type=positive_int_or_all, default=64, metavar="N",
+                   help="rows to run, spread evenly over the file, or 'all' (default: %(default)s)")
 
 
 def check_run_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -173,6 +174,10 @@ def episode_record(task: str, plan: Mapping[str, Any], trainer: str, summary: Ma
                    trajectory: list[dict[str, Any]], **facts: Any) -> dict[str, Any]:
     """A record in the format of ``codegym eval --out`` for the episode of ``task`` run on ``plan``
     (from :func:`plan_scripts`), plus ``trainer`` and the trainer's token ``facts``, in that order."""
+    summary = dict(summary)
+    final = summary.pop("final_observation", "")  # the env's answer after the last turn, if the trainer says
+    if final and trajectory and not trajectory[-1].get("observation"):
+        trajectory = [*trajectory[:-1], {**trajectory[-1], "env_observation": final}]
     record: dict[str, Any] = {"task": task, "policy": plan["policy"], "trainer": trainer, **summary}
     if plan.get("policy_error"):
         record["policy_error"] = plan["policy_error"]

@@ -10,22 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .argtypes import positive_int
 from .calls import PARSE_FORMATS
 from .episode import INVALID_CALL_POLICIES, REWARD_MODES, EpisodeConfig
 from .reasoning import normalize_markers
 
 _DEFAULTS = EpisodeConfig()
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _markers(text: str) -> Any:

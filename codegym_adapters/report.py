@@ -1,9 +1,12 @@
 """What a set of episode records says: metrics overall, per env and per policy, and ``codegym report``,
 one self-contained HTML page (inline CSS, JS and SVG; nothing fetched) to look at them.
 
-Records are the JSON lines ``codegym eval --out`` writes, for scripted policies or a served model:
-the episode summary keys plus ``task``, ``policy``, ``prompt`` and ``trajectory`` (each turn ``text``,
-``kind``, ``call``, ``observation``). Missing keys get defaults, so older or partial records still load.
+Records (:mod:`codegym_adapters.records`) are the JSON lines ``codegym eval --out`` and the trainers'
+dry runs write; input with none (training rows, parquet) is refused with what is expected. Each
+trajectory turn has ``text``, ``kind``, ``call`` and ``observation`` (what the model was shown next);
+after the last turn a trainer shows the model nothing, so the env's answer to that call travels as the
+turn's ``env_observation`` (or the record's ``final_observation``) where the record carries it. Records
+with a ``trainer`` are split per trainer; ``--data`` lists the run's envs that got no episode.
 
 The page's text comes from models and envs and is untrusted: the server side escapes everything it
 writes, the data travels as JSON in a ``<script type="application/json">`` block with ``<``, ``>`` and
@@ -26,65 +29,33 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .envstring import parse_env_string
+from .argtypes import positive_int
 from .episode import DONE_REASONS
-from .errors import CodeGymError
+from .records import env_names_of_rows, no_records_message, normalize, read_records
 from .rollout import aggregate
 
 DIFFICULTY_BUCKETS = ((1, 10), (11, 25), (26, 50), (51, 100), (101, 256), (257, None))
 DEFAULT_MAX_CHARS = 20_000
 _TOKEN = re.compile(r"<!--CODEGYM:(\w+)-->")
-_DEFAULTS: dict[str, Any] = {
-    "task": "", "env": "", "policy": "", "reward": 0.0, "done_reason": "", "turn_limit": 0,
-    "solve_fc_round": 0, "error": "", "valid_calls": 0, "invalid_calls": 0, "extra_calls": 0,
-    "error_observations": 0, "env_errors": 0, "model_error": "",
-}
 
 
 # -- records and metrics -------------------------------------------------------------------------
-def read_records(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
-    """Episode records from JSONL files, and how many non-blank lines were not records (torn or bad)."""
-    records, skipped = [], 0
-    for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                skipped += 1
-                continue
-            if isinstance(value, dict):
-                records.append(normalize(value))
-            else:
-                skipped += 1
-    return records, skipped
-
-
-def normalize(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every key the metrics read (defaults where missing)."""
-    out = {**_DEFAULTS, **record}
-    if not out["env"]:
-        try:
-            out["env"] = parse_env_string(str(out["task"])).name
-        except (CodeGymError, ValueError):
-            out["env"] = str(out["task"])
-    out.setdefault("env_reward", out["reward"])
-    out.setdefault("turns", len(out.get("trajectory") or []))
-    for key in ("reward", "env_reward"):
-        out[key] = _number(out[key])
-    for key in ("turns", "invalid_calls", "env_errors", "solve_fc_round"):
-        out[key] = int(_number(out[key]))
-    return out
-
-
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarize(records: Sequence[dict[str, Any]], *, envs: Iterable[str] = ()) -> dict[str, Any]:
     """:func:`~codegym_adapters.rollout.aggregate` over all records (every done reason seen is counted),
-    plus ``model_errors`` and the same metrics ``per_env`` and ``per_policy``."""
+    plus ``model_errors`` and the same metrics ``per_env``, ``per_policy`` and ``per_trainer`` (records
+    without a ``trainer`` key count as ``(none)``; empty when no record has one).
+
+    ``envs``: envs the run was meant to cover (e.g. every env of its dataset); those without records
+    appear in ``per_env`` with ``episodes`` 0 (their rates are 0.0 there: show them as "no episodes").
+    """
     records = [normalize(r) for r in records]
     summary = _metrics(records)
-    summary["per_env"] = {env: _metrics(rs) for env, rs in sorted(_group(records, "env").items())}
+    by_env = _group(records, "env")
+    summary["per_env"] = {env: _metrics(by_env.get(env, [])) for env in sorted({*by_env, *envs})}
     summary["per_policy"] = {p: _metrics(rs) for p, rs in sorted(_group(records, "policy").items())}
+    has_trainer = any(r.get("trainer") for r in records)
+    summary["per_trainer"] = ({t: _metrics(rs) for t, rs in sorted(_group(records, "trainer").items())}
+                              if has_trainer else {})
     return summary
 
 
@@ -148,10 +119,11 @@ def _nice_widths() -> Iterable[int]:
 
 # -- the page ------------------------------------------------------------------------------------
 def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym episodes", source: str = "",
-                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """The whole report page for ``records``."""
+                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS, envs: Iterable[str] = ()) -> str:
+    """The whole report page for ``records``; ``envs`` as for :func:`summarize`."""
     records = [normalize(r) for r in records]
-    summary = summarize(records)
+    summary = summarize(records, envs=envs)
+    trainers = summary["per_trainer"]
     parts = {
         "TITLE": html.escape(title),
         "SUBTITLE": html.escape(f"{source} \u00b7 " if source else "")
@@ -160,6 +132,9 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
         "PER_ENV": _table_html(summary["per_env"], "env", "per-env"),
         "PER_POLICY": (_section("By policy", _table_html(summary["per_policy"], "policy", "per-policy"))
                        if len(summary["per_policy"]) > 1 else ""),
+        "PER_TRAINER": (_section("By trainer", _table_html(trainers, "trainer", "per-trainer")
+                                 + _env_by_trainer_html(records, summary["per_env"], list(trainers)))
+                        if len(trainers) > 1 else ""),
         "HISTOGRAM": _histogram_svg(turns_histogram(records)),
         "DIFFICULTY": _difficulty_html(difficulty_rows(records)),
         "DATA": _script_json(_viewer_data(records, max_chars)),
@@ -169,17 +144,21 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
 
 
 def write_report(sources: Sequence[Path], dest: Path, *, title: str | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, Any]:
-    """Read episode records from ``sources``, write the page to ``dest``; returns the summary."""
+                 max_chars: int = DEFAULT_MAX_CHARS, data: Sequence[Path] = ()) -> dict[str, Any]:
+    """Read episode records from ``sources``, write the page to ``dest``; returns the summary.
+
+    ``data``: the training rows the run drew from; their envs without records are listed as having
+    none. Raises ``ValueError`` when ``sources`` hold no episode records (saying what they hold)."""
     records, skipped = read_records(sources)
     if not records:
-        raise ValueError(f"no episode records in {', '.join(map(str, sources))} ({skipped} unreadable lines)")
+        raise ValueError(no_records_message(sources))
+    envs = env_names_of_rows(data)
     names = ", ".join(Path(s).name for s in sources)
     page = render_html(records, title=title or f"CodeGym episodes: {names}", source=names, skipped=skipped,
-                       max_chars=max_chars)
+                       max_chars=max_chars, envs=envs)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(page, encoding="utf-8")
-    return {**summarize(records), "skipped_lines": skipped}
+    return {**summarize(records, envs=envs), "skipped_lines": skipped}
 
 
 def _pct(x: float) -> str:
@@ -216,6 +195,10 @@ def _table_html(groups: dict[str, dict[str, Any]], what: str, table_id: str) -> 
             "<th>done reasons</th></tr>")
     rows = []
     for name, m in groups.items():
+        if not m["episodes"]:  # an env of the run's data that got no episode: not a 0 % env
+            rows.append(f'<tr data-name="{html.escape(name)}" class="none"><td class="name">{html.escape(name)}</td>'
+                        '<td class="num">0</td><td class="none" colspan="5">no episodes in this run</td></tr>')
+            continue
         reasons = ", ".join(f"{k} {v}" for k, v in m["done_reasons"].items() if v)
         rows.append(
             f'<tr data-name="{html.escape(name)}"><td class="name">{html.escape(name)}</td>'
@@ -225,6 +208,28 @@ def _table_html(groups: dict[str, dict[str, Any]], what: str, table_id: str) -> 
             f'<td class="num">{m["avg_turns"]:.1f}</td><td class="num">{_pct(m["invalid_call_rate"])}</td>'
             f'<td class="reasons">{html.escape(reasons)}</td></tr>')
     return f'<table id="{table_id}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _env_by_trainer_html(records: Sequence[dict[str, Any]], per_env: dict[str, Any], trainers: list[str]) -> str:
+    """Episodes and accuracy of each env under each trainer; "no episodes" where a trainer ran none."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        cells[(str(r["env"] or "(none)"), str(r.get("trainer") or "(none)"))].append(r)
+    head = "<tr><th>env</th>" + "".join(f'<th class="num">{html.escape(t)}</th>' for t in trainers) + "</tr>"
+    rows = []
+    for env in (e for e, m in per_env.items() if m["episodes"]):  # the rest are marked in the per-env table
+        tds = []
+        for t in trainers:
+            rs = cells.get((env, t), [])
+            if rs:
+                m = _metrics(rs)
+                tds.append(f'<td class="num" data-trainer="{html.escape(t)}">{_pct(m["accuracy"])} '
+                           f'<span class="note">of {m["episodes"]}</span></td>')
+            else:
+                tds.append(f'<td class="num none" data-trainer="{html.escape(t)}">no episodes</td>')
+        rows.append(f'<tr data-name="{html.escape(env)}"><td class="name">{html.escape(env)}</td>{"".join(tds)}</tr>')
+    return ('<h3>Accuracy by env and trainer</h3><table id="env-by-trainer"><thead>'
+            f'{head}</thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def _histogram_svg(bins: Sequence[tuple[int, int, int, int]]) -> str:
@@ -304,9 +309,14 @@ def _viewer_data(records: Sequence[dict[str, Any]], max_chars: int) -> dict[str,
                 turn["content"] = _clip(t.get("content") or "", max_chars)
             if t.get("finish_reason"):
                 turn["finish_reason"] = str(t["finish_reason"])
+            if t.get("env_observation"):
+                turn["env_observation"] = _clip(t["env_observation"], max_chars)
             turns.append(turn)
+        if turns and r.get("final_observation") and not turns[-1]["observation"]:
+            turns[-1].setdefault("env_observation", _clip(r["final_observation"], max_chars))
         episodes.append({
             "task": str(r["task"]), "env": str(r["env"]), "policy": str(r["policy"]),
+            "trainer": str(r.get("trainer") or ""),
             "sample": r.get("sample"), "reward": r["reward"], "env_reward": r["env_reward"],
             "solved": r["env_reward"] >= 1.0, "done_reason": str(r["done_reason"]), "turns": r["turns"],
             "turn_limit": r["turn_limit"], "solve_fc_round": r["solve_fc_round"],
@@ -327,32 +337,35 @@ def _script_json(value: Any) -> str:
     return text
 
 
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if math.isfinite(number) else 0.0
-
-
 # -- the command ---------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     dest = args.output or Path(args.trajectories[0]).with_suffix(".html")
-    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars)
-    skipped = f", {summary['skipped_lines']} unreadable line(s) skipped" if summary["skipped_lines"] else ""
+    if dest.resolve() in {Path(p).resolve() for p in args.trajectories}:
+        raise ValueError(f"-o {dest} is one of the inputs; name another file")
+    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars, data=args.data)
+    skipped = summary["skipped_lines"]
+    note = f", {skipped} line(s) that are not episode records skipped" if skipped else ""
     print(f"wrote {dest}: {summary['episodes']} episodes, accuracy {summary['accuracy']:.3f}, "
-          f"avg reward {summary['avg_reward']:.3f}{skipped}")
+          f"avg reward {summary['avg_reward']:.3f}{note}")
     return 0
 
 
 def register(sub: Any) -> None:
     """Add ``codegym report`` to the ``codegym`` subcommands (``sub`` from ``add_subparsers``)."""
     p = sub.add_parser("report", help="write one self-contained HTML page about episode records",
-                       description="Summary, per-env table, turns histogram, reward by difficulty and a "
-                                   "trajectory viewer, from the JSON lines `codegym eval --out` writes.")
-    p.add_argument("trajectories", type=Path, nargs="+", help="JSONL files of episode records")
-    p.add_argument("-o", "--output", type=Path, help="the HTML file (default: the first input with .html)")
-    p.add_argument("--title", help="page title")
-    p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+                       description="Summary, per-env (and per-policy, per-trainer) tables, turns histogram, "
+                                   "reward by difficulty and a trajectory viewer, from episode records: the JSON "
+                                   "lines `codegym eval --out` and the trainers' dry runs write. Training rows "
+                                   "are not episode records: evaluate them first (`codegym eval --data ROWS "
+                                   "--out FILE`).")
+    p.add_argument("trajectories", type=Path, nargs="+", metavar="RECORDS",
+                   help="JSONL files of episode records (several files are merged into one page)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="the HTML file (default: the first input with .html)")
+    p.add_argument("--title", help="page title (default: names the input files)")
+    p.add_argument("--data", type=Path, action="append", default=[], metavar="ROWS",
+                   help="the training rows the run drew from (.jsonl/.parquet, repeatable): their envs that "
+                        "got no episode are listed as having none")
+    p.add_argument("--max-chars", type=positive_int, default=DEFAULT_MAX_CHARS, metavar="N",
                    help="longest text shown per message, call or observation (default: %(default)s)")
     p.set_defaults(func=cmd_report)

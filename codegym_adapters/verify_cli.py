@@ -60,9 +60,11 @@ def format_table(reports: Sequence[EnvReport]) -> str:
 
 def register(sub: Any) -> None:
     """Add ``codegym verify`` to the CLI's subparsers."""
-    p = sub.add_parser("verify", help="check envs before training: contract, oracle, wrong answers, determinism",
+    p = sub.add_parser("verify", help="check envs before training: contract, oracle, determinism",
                        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="env files, folders, record JSON or row files")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="env files, folders, record JSON or row files")
+    p.add_argument("--envs", action="append", default=[], metavar="PATH",
+                   help="same as a positional PATH (repeatable), the spelling the other commands use")
     p.add_argument("--configs", action="append", default=[], metavar="FILE",
                    help="more configurations: env strings (.txt), rows with 'ability' or records with "
                         "'unit_test_list' (.json/.jsonl/.parquet); repeatable")
@@ -86,7 +88,10 @@ def cmd_verify(args: Any) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
-    catalog, extra = load_envs(args.paths, args.configs)
+    paths = [*args.paths, *args.envs]
+    if not paths:
+        raise ValueError("give the envs to verify: codegym verify PATH... (or --envs PATH)")
+    catalog, extra = load_envs(paths, args.configs)
     options = VerifyOptions(generated=args.generated, max_configs=args.max_configs, env_timeout=args.env_timeout)
     runtime = make_runtime_from_args(args, catalog)
 

@@ -85,6 +85,7 @@ class CodeGymAgent(AgentInstanceBase):
         self.episode: Episode | None = None
         self.failed = False
         self.label = ""
+        self.final_observation = ""  # the env's answer to the call that ended the episode: never fed back
 
     async def reset(self, states: dict, **kwargs: Any) -> dict:
         observation = states.get("observation")
@@ -112,7 +113,9 @@ class CodeGymAgent(AgentInstanceBase):
             if turn.done_reason == "env_error":
                 _warn("env", f"codegym: env of {self.label!r} failed: {episode.error}")
             feedback = ""
-            if not turn.done:
+            if turn.done:
+                self.final_observation = turn.observation
+            else:
                 assert episode.prompt is not None
                 feedback = self.context.turns.feedback(episode.prompt.observation_role, turn.observation)
             return self._result(feedback, turn.done)

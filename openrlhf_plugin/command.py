@@ -31,10 +31,14 @@ def cmd_runtime_env(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the plugin's subcommands to the ``codegym`` parser."""
-    p = subparsers.add_parser("openrlhf-agent-path", help="print the agent file for OpenRLHF's --train.agent_func_path")
+    p = subparsers.add_parser("openrlhf-agent-path", help="print the agent file for --train.agent_func_path")
     p.set_defaults(func=cmd_agent_path)
     p = subparsers.add_parser(
-        "openrlhf-runtime-env", help="print a Ray runtime_env JSON that forwards the CODEGYM_* variables set here"
+        "openrlhf-runtime-env", help="print a Ray runtime_env JSON with the CODEGYM_* variables",
+        description="Print a Ray runtime_env JSON (for `ray job submit --runtime-env-json`) that forwards "
+                    "the CODEGYM_* variables set in this shell, checked first."
     )
-    p.add_argument("--working-dir", default="", help="also ship this folder as the job's working_dir")
+    p.add_argument("--working-dir", default="", metavar="DIR",
+                   help="also ship this folder as the job's working_dir (relative paths in the job "
+                        "resolve inside it)")
     p.set_defaults(func=cmd_runtime_env)

@@ -16,7 +16,8 @@ them the observations. It becomes one JSON line in the format of ``codegym eval 
 report`` renders it), plus ``"trainer": "openrlhf"`` and token facts (``prompt_tokens``,
 ``response_tokens``, ``mask_ones`` = the experience's action-mask ones, ``rm_score`` = its reward,
 ``action_ranges``).
-The last turn's observation is empty: a final observation is never fed back to the model.
+The last turn's observation is empty: a final observation is never fed back to the model; what the
+env answered is the turn's ``env_observation`` (from the agent, through ``codegym_summary``).
 Each episode is checked (``token_checks`` lists what failed): the model tokens are the scripted turns,
 the experience's reward and action mask and the ``extra_logs`` agree with the episode. The command
 exits with 1 if any check failed.
@@ -79,7 +80,7 @@ def recording_executor(settings: Any) -> Any:
         async def finish(self, response: dict) -> None:
             await super().finish(response)
             if response and self.episode is not None:
-                response["codegym_summary"] = self.episode.summary()
+                response["codegym_summary"] = {**self.episode.summary(), "final_observation": self.final_observation}
 
     executor = AgentExecutor(settings)
     executor.agent_instance_cls = RecordingAgent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import re
@@ -287,3 +288,77 @@ def test_screenshot_is_produced_and_not_blank(page, tmp_path):
     assert len(pixels) >= 20, f"only {len(pixels)} colours in the top of the page"
     assert 1 - most / sum(pixels.values()) > 0.1, "the top of the page is nearly one colour"
     assert background != b"\x00\x00\x00"
+
+
+# -- a report merged from two trainers' runs ---------------------------------------------------------
+EXTRA_ENV = "Bundled_B11__ModularPowerEnv"  # in the run's data, but no trainer ran an episode of it
+
+
+@pytest.fixture(scope="module")
+def merged(record_files, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Oracle episodes as the two trainers' dry runs record them: the env's answer to the final call
+    is not fed back to the model, so its turn has no observation; veRL's records carry the answer as
+    ``env_observation``, OpenRLHF's do not (and it ran no ShipCapacity episode). The run's data has an
+    env that got no episode at all."""
+    folder = tmp_path_factory.mktemp("merged")
+    oracle = [json.loads(line) for line in record_files[0].read_text().splitlines()]
+    files = []
+    for trainer in ("verl", "openrlhf"):
+        lines = []
+        for r in oracle:
+            if trainer == "openrlhf" and r["env"] == ENVS[2]:
+                continue
+            last = dict(r["trajectory"][-1], observation="")
+            if trainer == "verl":
+                last["env_observation"] = r["trajectory"][-1]["observation"]
+            lines.append(json.dumps({**r, "trainer": trainer, "trajectory": [*r["trajectory"][:-1], last]}))
+        files.append(folder / f"{trainer}-episodes.jsonl")
+        files[-1].write_text("\n".join(lines) + "\n")
+    rows = folder / "train.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in _rows())
+                    + json.dumps({"ability": f"codegym_v1@{EXTRA_ENV}@{{}}"}) + "\n")
+    dest = folder / "report.html"
+    assert cli.main(["report", *map(str, files), "--data", str(rows), "-o", str(dest)]) == 0
+    return dest, oracle
+
+
+def test_merged_page_splits_by_trainer_and_shows_envs_without_episodes(merged, tmp_path):
+    page, oracle = merged
+    dom = _browse(page.as_uri() + "#expand", tmp_path, "--dump-dom").stdout
+    assert _attr(dom, "html", "data-js-errors") is None
+    trainers = re.search(r'<table id="per-trainer">.*?</table>', dom, re.S).group(0)
+    assert re.findall(r'<tr data-name="(\w+)">', trainers) == ["openrlhf", "verl"]
+    by_trainer = re.search(r'<table id="env-by-trainer">.*?</table>', dom, re.S).group(0)
+    ship = re.search(rf'<tr data-name="{ENVS[2]}">.*?</tr>', by_trainer, re.S).group(0)
+    assert re.search(r'data-trainer="openrlhf">no episodes<', ship) and "100.0%" in ship
+    per_env = re.search(r'<table id="per-env">.*?</table>', dom, re.S).group(0)
+    extra = re.search(rf'<tr data-name="{EXTRA_ENV}".*?</tr>', per_env, re.S).group(0)
+    assert "no episodes in this run" in extra and "%" not in extra
+    assert 'id="f-trainer"' in dom and not re.search(r'<select id="f-trainer"[^>]*hidden', dom)
+
+
+def test_final_turn_shows_what_the_env_answered(merged, tmp_path):
+    page, oracle = merged
+    dom = _browse(page.as_uri() + "#expand", tmp_path, "--dump-dom").stdout
+    assert ">(empty)<" not in dom
+    answers = {r["trajectory"][-1]["observation"] for r in oracle}
+    assert all(a and dom.count(html.escape(a, quote=False)) >= 1 for a in answers)
+    verl = len(oracle)
+    assert dom.count(">env answered<") == verl  # veRL's records carry the answer: shown, labelled
+    openrlhf = len([r for r in oracle if r["env"] != ENVS[2]])
+    assert dom.count(">(this record does not carry the env's answer") == openrlhf
+
+
+def test_dry_run_records_carry_the_envs_answer_to_the_last_call():
+    from codegym_adapters.dry_run import episode_record
+
+    plan = {"policy": "oracle", "prompt": []}
+    turns = [{"text": "a", "kind": "call", "call": None, "observation": "12"},
+             {"text": "b", "kind": "call", "call": None, "observation": ""}]
+    summary = {"env": ENVS[0], "reward": 1.0, "final_observation": "correct, reward=1"}
+    record = episode_record(f"{ENVS[0]}@{{}}", plan, "verl", summary, turns)
+    assert "final_observation" not in record and turns[-1]["observation"] == ""  # the caller's list untouched
+    assert record["trajectory"][-1]["env_observation"] == "correct, reward=1"
+    assert "env_observation" not in record["trajectory"][0]
+    silent = episode_record(f"{ENVS[0]}@{{}}", plan, "verl", {**summary, "final_observation": ""}, turns)
+    assert "env_observation" not in silent["trajectory"][-1]

@@ -101,6 +101,7 @@ class CodeGymAgentLoop(AgentLoopBase):
         server_fields: dict[str, Any] = {}
         routed_experts = None
         model_turns = observation_turns = 0
+        final_observation = ""  # the env's answer to the call that ended the episode: never fed back
         while not episode.done:
             budget_left = self.response_length - stream.response_length
             if budget_left <= 0:
@@ -130,6 +131,7 @@ class CodeGymAgentLoop(AgentLoopBase):
             metrics["tool_calls"] += time.perf_counter() - start
             messages.append({"role": "assistant", "content": text})
             if turn.done:
+                final_observation = turn.observation
                 break
             observation = prompt.observation_message(turn.observation)
             if not await stream.add_context(messages, [*messages, observation], prompt.tools, self.response_length):
@@ -150,11 +152,15 @@ class CodeGymAgentLoop(AgentLoopBase):
             reward_score=float(episode.reward),
             num_turns=1 + model_turns + observation_turns,
             metrics=metrics,
-            extra_fields=self._extra_fields(episode, server_fields),
+            extra_fields=self._extra_fields(episode, server_fields, final_observation),
         )
 
-    def _extra_fields(self, episode: Episode, server_fields: dict[str, Any]) -> dict[str, Any]:
+    def _extra_fields(self, episode: Episode, server_fields: dict[str, Any],
+                      final_observation: str = "") -> dict[str, Any]:
         extra_fields = {**server_fields, **{EXTRA_PREFIX + k: v for k, v in episode.summary().items()}}
+        # the env's answer to the call that ended the episode (never fed back), for records and reports;
+        # every trajectory carries the key, so the batch's extra fields stay uniform
+        extra_fields[EXTRA_PREFIX + "final_observation"] = final_observation
         extra_fields.update(turn_scores=[], tool_rewards=[])
         return extra_fields
 

@@ -16,7 +16,8 @@ Each episode's output is decoded back from tokens: prompt and response ids, the 
 ``codegym_*`` extra fields. It becomes one JSON line in the format of ``codegym eval --out``, so
 ``codegym report`` renders it, plus ``"trainer": "verl"`` and token facts (``prompt_tokens``,
 ``response_tokens``, ``mask_ones``, ``num_turns``, ``rm_score``). The last turn's observation is
-empty: an episode's final observation is never fed back to the model, so it is not in the tokens.
+empty: an episode's final observation is never fed back to the model, so it is not in the tokens;
+what the env answered is the turn's ``env_observation`` (from the agent loop's extra fields).
 
 Each episode is also checked (``token_checks`` lists what failed): the model tokens are the scripted
 turns, the reward sits on the last response token and equals the episode's, the turn counts agree.

@@ -99,6 +99,8 @@ def test_decoded_turns_are_the_core_episode_of_the_same_task_and_policy(records)
         # every observation but the last (which is never fed back to the model) is in the tokens
         assert [t["observation"] for t in r["trajectory"][:-1]] == [t["observation"] for t in ref["trajectory"][:-1]]
         assert r["trajectory"][-1]["observation"] == ""
+        # ... and what the env answered to the last call travels beside it, for the report
+        assert r["trajectory"][-1].get("env_observation", "") == ref["trajectory"][-1]["observation"]
         assert r["prompt"] == ref["prompt"]
 
 
