@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import positive_int
 from ..catalog import Catalog
 from ..model_client import DEFAULT_API_KEY_ENV, ChatClient, RetryPolicy
 from ..runtime import make_runtime
@@ -53,45 +54,59 @@ def register(sub: Any) -> None:
     g.add_argument("--id-column", default="question_id", help="default %(default)s")
     g.add_argument("--question-column", default="question", help="default %(default)s")
     g.add_argument("--solution-column", default="solution", help="default %(default)s")
-    g.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N problems")
+    g.add_argument("--limit", type=positive_int, default=None, metavar="N", help="only the first N problems (default: all)")
     g.add_argument("--prompts", type=Path, metavar="PATH",
                    help=f"override prompt templates: a folder of <stage>.md files or a JSON object {{stage: text}} "
                         f"(stages: {', '.join(PROMPT_STAGES)}; $placeholders as in the defaults)")
     g = p.add_argument_group("gates (defaults: the published pipeline's)")
     g.add_argument("--unit-tests", type=int, default=d.unit_tests, metavar="N", help="configurations to ask for")
-    g.add_argument("--min-unit-tests", type=int, default=d.min_unit_tests, metavar="N")
-    g.add_argument("--min-pass-fraction", type=float, default=d.min_pass_fraction, metavar="F")
+    g.add_argument("--min-unit-tests", type=int, default=d.min_unit_tests, metavar="N",
+                   help="unit tests that must pass for the env to be kept (default %(default)s)")
+    g.add_argument("--min-pass-fraction", type=float, default=d.min_pass_fraction, metavar="F",
+                   help="fraction of the unit tests asked for that must pass (default %(default)s)")
     g.add_argument("--ref-time-limit", type=float, default=d.ref_time_s, metavar="S",
                    help="seconds for get_ref_answer() per unit test (default %(default)s)")
     g.add_argument("--ref-memory-mb", type=float, default=d.ref_memory_mb, metavar="M",
                    help="peak MiB allocated by get_ref_answer() (default %(default)s)")
-    g.add_argument("--max-answer-chars", type=int, default=d.max_answer_chars, metavar="N")
-    g.add_argument("--oracle-candidates", type=int, default=d.oracle_candidates, metavar="N")
-    g.add_argument("--min-rounds", type=int, default=d.min_rounds, metavar="N")
-    g.add_argument("--max-rounds", type=int, default=d.max_rounds, metavar="N")
-    g.add_argument("--min-tools", type=int, default=d.min_tools, metavar="N")
+    g.add_argument("--max-answer-chars", type=int, default=d.max_answer_chars, metavar="N",
+                   help="longest reference answer kept, in characters of its JSON (default %(default)s)")
+    g.add_argument("--oracle-candidates", type=int, default=d.oracle_candidates, metavar="N",
+                   help="candidate solve() functions to ask for, one at a time (default %(default)s)")
+    g.add_argument("--min-rounds", type=int, default=d.min_rounds, metavar="N",
+                   help="least solve_fc_round kept (upstream's count; default %(default)s)")
+    g.add_argument("--max-rounds", type=int, default=d.max_rounds, metavar="N",
+                   help="most solve_fc_round kept (default %(default)s)")
+    g.add_argument("--min-tools", type=int, default=d.min_tools, metavar="N",
+                   help="least number of actions an env must have (default %(default)s)")
     g.add_argument("--no-solution-check", action="store_true",
                    help="do not compare get_ref_answer() with the problem's own solution")
     g.add_argument("--no-verify", action="store_true", help="skip the final `codegym verify` gate")
     g = p.add_argument_group("model requests")
-    g.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR")
+    g.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
+                   help="environment variable holding the API key, if any (default %(default)s)")
     g.add_argument("--concurrency", type=int, default=d.concurrency, metavar="N", help="problems in flight")
-    g.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N")
-    g.add_argument("--temperature", type=float, default=d.temperature)
-    g.add_argument("--retries", type=int, default=5)
-    g.add_argument("--retry-backoff", type=float, default=0.5, metavar="S")
-    g.add_argument("--request-timeout", type=float, default=600.0, metavar="S")
-    g.add_argument("--extra-body", type=_json_object, default=None, metavar="JSON")
+    g.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N", help="token limit per reply (default %(default)s)")
+    g.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (default %(default)s)")
+    g.add_argument("--retries", type=int, default=5, help="retries of a failed request (default %(default)s)")
+    g.add_argument("--retry-backoff", type=float, default=0.5, metavar="S",
+                   help="first wait before a retry, doubled each time (default %(default)s)")
+    g.add_argument("--request-timeout", type=float, default=600.0, metavar="S",
+                   help="seconds per model request (default %(default)s)")
+    g.add_argument("--extra-body", type=_json_object, default=None, metavar="JSON",
+                   help="a JSON object merged into every request body (e.g. vLLM sampling options)")
     g = p.add_argument_group("difficulty scoring")
     g.add_argument("--score-with", metavar="URL", help="a served model plays each new env's unit tests")
-    g.add_argument("--score-model-name")
-    g.add_argument("--score-samples", type=int, default=d.score_samples, metavar="N")
-    g.add_argument("--max-pass-rate", type=float, default=d.max_pass_rate, metavar="P")
+    g.add_argument("--score-model-name", help="model name for --score-with (default: the server's first)")
+    g.add_argument("--score-samples", type=int, default=d.score_samples, metavar="N",
+                   help="episodes per unit test when scoring (default %(default)s)")
+    g.add_argument("--max-pass-rate", type=float, default=d.max_pass_rate, metavar="P",
+                   help="drop envs the scoring model passes more often than this (paper: 0.25; default %(default)s)")
     g = p.add_argument_group("sandbox (generated code always runs there)")
     g.add_argument("--step-timeout", type=float, default=10.0, metavar="S",
                    help="seconds per sandbox request: an import, solve(), a probe (default %(default)s)")
     g.add_argument("--memory-mb", type=int, default=1024, metavar="M", help="per worker (default %(default)s)")
-    g.add_argument("--workers", type=int, default=None, metavar="N")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="sandbox worker processes per env source (default: the runtime's)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                    help="a progress bar per stage on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_synthesize)
@@ -121,7 +136,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     options = _options(args)
     prompts = load_prompts(args.prompts)
     problems = read_problems(args.problems, id_column=args.id_column, question_column=args.question_column,
-                             solution_column=args.solution_column, limit=args.limit)
+                             solution_column=args.solution_column, limit=args.limit or 0)
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     retry = RetryPolicy(args.retries, args.retry_backoff)
 
