@@ -29,6 +29,7 @@ from typing import Any
 from .envstring import parse_env_string
 from .episode import DONE_REASONS
 from .errors import CodeGymError
+from .report_training import load_training, training_section
 from .rollout import aggregate
 
 DIFFICULTY_BUCKETS = ((1, 10), (11, 25), (26, 50), (51, 100), (101, 256), (257, None))
@@ -148,8 +149,8 @@ def _nice_widths() -> Iterable[int]:
 
 # -- the page ------------------------------------------------------------------------------------
 def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym episodes", source: str = "",
-                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """The whole report page for ``records``."""
+                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS, training: dict[str, Any] | None = None) -> str:
+    """The whole report page for ``records`` (plus a training section for a run's ``training.json``)."""
     records = [normalize(r) for r in records]
     summary = summarize(records)
     parts = {
@@ -157,6 +158,7 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
         "SUBTITLE": html.escape(f"{source} \u00b7 " if source else "")
         + f"generated {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         "SUMMARY": _summary_html(summary, skipped),
+        "TRAINING": training_section(training) if training else "",
         "PER_ENV": _table_html(summary["per_env"], "env", "per-env"),
         "PER_POLICY": (_section("By policy", _table_html(summary["per_policy"], "policy", "per-policy"))
                        if len(summary["per_policy"]) > 1 else ""),
@@ -169,14 +171,15 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
 
 
 def write_report(sources: Sequence[Path], dest: Path, *, title: str | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, Any]:
-    """Read episode records from ``sources``, write the page to ``dest``; returns the summary."""
+                 max_chars: int = DEFAULT_MAX_CHARS, training: Path | None = None) -> dict[str, Any]:
+    """Read episode records from ``sources`` (and training metrics from ``training``, a run's
+    ``training.json``), write the page to ``dest``; returns the summary."""
     records, skipped = read_records(sources)
     if not records:
         raise ValueError(f"no episode records in {', '.join(map(str, sources))} ({skipped} unreadable lines)")
     names = ", ".join(Path(s).name for s in sources)
     page = render_html(records, title=title or f"CodeGym episodes: {names}", source=names, skipped=skipped,
-                       max_chars=max_chars)
+                       max_chars=max_chars, training=load_training(training) if training else None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(page, encoding="utf-8")
     return {**summarize(records), "skipped_lines": skipped}
@@ -338,7 +341,8 @@ def _number(value: Any) -> float:
 # -- the command ---------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     dest = args.output or Path(args.trajectories[0]).with_suffix(".html")
-    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars)
+    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars,
+                           training=args.training)
     skipped = f", {summary['skipped_lines']} unreadable line(s) skipped" if summary["skipped_lines"] else ""
     print(f"wrote {dest}: {summary['episodes']} episodes, accuracy {summary['accuracy']:.3f}, "
           f"avg reward {summary['avg_reward']:.3f}{skipped}")
@@ -355,4 +359,5 @@ def register(sub: Any) -> None:
     p.add_argument("--title", help="page title")
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
                    help="longest text shown per message, call or observation (default: %(default)s)")
+    p.add_argument("--training", type=Path, help="a training run's training.json: adds per-step training metrics")
     p.set_defaults(func=cmd_report)

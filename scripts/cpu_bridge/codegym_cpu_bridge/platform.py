@@ -30,6 +30,7 @@ from verl.plugin.platform import PlatformBase, PlatformRegistry
 # veRL's Worker only calls set_device when one of Ray's NOSET variables is set (ray_utils.py); the
 # runner sets this one for the CPU run. Ray then leaves CUDA_VISIBLE_DEVICES alone as well.
 NOSET_ENV = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"
+CPU = torch.device("cpu")
 
 
 class CpuDevice:
@@ -45,8 +46,8 @@ class CpuDevice:
     def device_count(self) -> int:
         return 1
 
-    def current_device(self) -> int:
-        return 0
+    def current_device(self) -> torch.device:
+        return CPU
 
     def set_device(self, index: int | str | torch.device) -> None:
         _open_gloo_group()
@@ -133,8 +134,10 @@ class CpuPlatform(PlatformBase):
         # Never auto-detected: a run opts in with VERL_PLATFORM=cpu, so GPU hosts are unaffected.
         return False
 
-    def current_device(self) -> int:
-        return 0
+    def current_device(self) -> torch.device:
+        # veRL passes this index straight to `.to(...)`, `device=` and `torch.device(...)`: a bare 0
+        # would mean cuda:0 there, the CPU device means the CPU everywhere it is used on this path.
+        return CPU
 
     def device_count(self) -> int:
         return 1

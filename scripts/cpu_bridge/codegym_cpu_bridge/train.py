@@ -29,20 +29,34 @@ CPU_OVERRIDES = [
     "trainer.device=cpu",  # veRL's platform: the `cpu` one from this package (VERL_PLATFORM=cpu)
     "trainer.n_gpus_per_node=1",  # one Ray "GPU" slot that stands for the CPU (see platform.py)
     "+ray_kwargs.ray_init.num_gpus=1",
+    # Logical CPUs for Ray's bookkeeping only: veRL's workers ask for more CPU slots than 2 cores give.
+    "ray_kwargs.ray_init.num_cpus=16",
+    "+ray_kwargs.ray_init.include_dashboard=false",
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",  # flash-attn is CUDA-only
     "actor_rollout_ref.model.use_remove_padding=false",  # the remove-padding path needs flash-attn
     "actor_rollout_ref.actor.use_torch_compile=false",
-    "actor_rollout_ref.actor.fsdp_config.dtype=float32",  # no bf16 kernels worth having on CPU
+    # FSDP1 moves parameters to `device_id` (an index, read as a CUDA device); FSDP2 uses the mesh's device.
+    "actor_rollout_ref.actor.strategy=fsdp2",
+    "actor_rollout_ref.actor.fsdp_config.strategy=fsdp2",
+    # float32 throughout: FSDP's default mixed precision computes in bf16, which puts the actor's
+    # log-probs ~1e-2 away from vLLM's float32 ones.
+    "actor_rollout_ref.actor.fsdp_config.dtype=float32",
+    "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
     "actor_rollout_ref.actor.fsdp_config.use_torch_compile=false",
     "actor_rollout_ref.rollout.dtype=float32",
     "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
     "actor_rollout_ref.rollout.enforce_eager=true",  # no CUDA graphs
-    "actor_rollout_ref.rollout.free_cache_engine=false",  # no sleep mode (frees GPU memory) on CPU
+    # vLLM's sleep mode (frees GPU memory between rollouts) does not exist on its CPU platform.
+    "actor_rollout_ref.rollout.free_cache_engine=false",
+    "+actor_rollout_ref.rollout.enable_sleep_mode=false",
     "data.dataloader_num_workers=0",
     # veRL's defaults start 8 storage units and 8 reward workers; on 2 cores and 24 GB that makes
     # Ray kill workers for memory, after which the run hangs.
     "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
     "reward.num_workers=1",
+    "actor_rollout_ref.rollout.agent.num_workers=1",  # agent-loop workers (default 8)
+    # The weight-sync buffer is shared memory on CPU (default 2 GiB); the tiny policy needs far less.
+    "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=64",
 ]
 
 
@@ -88,6 +102,7 @@ def training_overrides(data: Path, model: Path, out: Path, args: argparse.Namesp
         "trainer.project_name=codegym",
         "trainer.experiment_name=train",
         f"trainer.rollout_data_dir={out / 'rollouts'}",
+        f"trainer.default_local_dir={out / 'checkpoints'}",
         f"trainer.v1.trainer_mode={TRAINER_MODE}",
     ]
 
@@ -108,6 +123,9 @@ def cpu_environment(base: dict[str, str]) -> dict[str, str]:
     env.update({
         "VERL_PLATFORM": "cpu",  # bridge 1: the platform registered by this package
         NOSET_ENV: "1",  # bridge 2: veRL's Worker selects the device, so the platform opens gloo
+        # bridge 8: veRL registers its FSDP engine for devices cuda and npu only; its own override
+        # picks that (device-agnostic) implementation, which then runs on the platform's device.
+        "VERL_ENGINE_DEVICE": "cuda",
         "VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", "1"),  # GiB; vLLM's default is 4
         "VLLM_CPU_OMP_THREADS_BIND": env.get("VLLM_CPU_OMP_THREADS_BIND", "nobind"),  # share the cores
     })  # fmt: skip
@@ -139,7 +157,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--response-length", type=int, default=512, help="response token budget (default 512)")
     parser.add_argument("--turn-limit", type=int, default=8, help="turns for rows without their own limit")
     parser.add_argument("--invalid-call-policy", default="penalty", choices=["feedback", "penalty", "stop"])
-    parser.add_argument("--lr", type=float, default=1e-3, help="actor learning rate (default 1e-3)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (default 2e-4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                         help="auto: GPU settings where torch sees CUDA, else the CPU bridges")
