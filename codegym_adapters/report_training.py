@@ -106,8 +106,10 @@ def training_section(training: dict[str, Any]) -> str:
     steps = sorted(training.get("steps") or [], key=lambda s: s["step"])
     where = html.escape(str(training.get("device") or "?"))
     seconds = _number(training.get("trainer_seconds"))
+    memory = _number(training.get("peak_memory_gib"))
     intro = (f"<p>{len(steps)} step(s) of veRL's trainer on {where}"
-             + (f", {seconds:.0f} s" if seconds is not None else "") + ". Each point is one step; the last "
+             + (f", {seconds:.0f} s" if seconds is not None else "")
+             + (f", peak memory {memory:.1f} GiB" if memory else "") + ". Each point is one step; the last "
              "panel is the mean absolute difference between the rollout engine's log-probs of the generated "
              "tokens and the actor's recomputed ones (near 0 when prompts, responses and masks line up and "
              "the updated weights reached the rollout engine).</p>")

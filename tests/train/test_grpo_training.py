@@ -100,7 +100,10 @@ def test_update_changed_the_policy_and_vllm_follows_it(train_run: TrainRun) -> N
 
     before, after = initial_diff(1), initial_diff(STEPS)
     assert before < LOGPROB_TOLERANCE, f"the initial model does not reproduce step 1's actor log-probs: {before:.2e}"
-    assert after > 10 * LOGPROB_TOLERANCE, f"step {STEPS}'s actor scores tokens like the initial model: {after:.2e}"
+    # A small learning rate (2e-5) moves log-probs by ~1e-4; agreement between implementations is ~1e-6.
+    assert after > 10 * before and after > 1e-5, (
+        f"step {STEPS}'s actor scores its tokens like the initial model: {after:.2e} (step 1: {before:.2e})"
+    )
 
 
 def test_each_episode_reward_is_what_replaying_its_calls_gives(train_run: TrainRun) -> None:

@@ -158,7 +158,7 @@ def step_summary(step: int, records: list[dict[str, Any]], metrics: dict[str, An
 
 
 def write_results(out: Path, data: Path, model: Path, *, seconds: float, device: str,
-                  call_format: str = "auto") -> dict[str, Any]:
+                  peak_memory_bytes: int = 0, call_format: str = "auto") -> dict[str, Any]:
     """Write ``episodes.jsonl`` and ``training.json`` for the run in ``out``; returns the latter."""
     from transformers import AutoTokenizer
 
@@ -172,7 +172,8 @@ def write_results(out: Path, data: Path, model: Path, *, seconds: float, device:
             for record in records:
                 sink.write(json.dumps(episode_record(record, step, tokenizer, frame, call_format)) + "\n")
     training = {
-        "device": device, "trainer_seconds": round(seconds, 1), "model": str(model), "data": str(data),
+        "device": device, "trainer_seconds": round(seconds, 1), "peak_memory_gib": round(peak_memory_bytes / 2**30, 2),
+        "model": str(model), "data": str(data),
         "steps": [step_summary(step, records, metrics.get(step, {})) for step, records in steps.items()],
     }  # fmt: skip
     (out / "training.json").write_text(json.dumps(training, indent=2) + "\n")

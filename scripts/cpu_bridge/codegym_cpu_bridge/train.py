@@ -19,8 +19,10 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from .recorder import RECORD_ENV, TRAINER_MODE
 
@@ -132,17 +134,54 @@ def cpu_environment(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run_trainer(command: list[str], env: dict[str, str], log: Path) -> int:
-    """Run ``command``, streaming its output to the terminal and to ``log``; returns its exit status."""
+class PeakMemory:
+    """Samples the resident memory of a process and all its descendants (Ray's processes, vLLM,
+    sandbox workers) once a second; ``peak_bytes`` is the largest sum seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_bytes = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.wait(1.0):
+            try:
+                root = psutil.Process(self.pid)
+                total = sum(_rss(p) for p in [root, *root.children(recursive=True)])
+            except psutil.Error:
+                continue
+            self.peak_bytes = max(self.peak_bytes, total)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes
+
+
+def _rss(process: Any) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except Exception:  # noqa: BLE001 - a process that ended between listing and reading
+        return 0
+
+
+def run_trainer(command: list[str], env: dict[str, str], log: Path) -> tuple[int, int]:
+    """Run ``command``, streaming its output to the terminal and to ``log``; returns its exit status
+    and the peak resident memory of its process tree, in bytes."""
     with log.open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    errors="replace", bufsize=1)  # fmt: skip
+        memory = PeakMemory(process.pid)
         assert process.stdout is not None
         for line in process.stdout:
             sink.write(line)
             if not os.environ.get("CODEGYM_TRAIN_QUIET"):
                 sys.stdout.write(line)
-        return process.wait()
+        status = process.wait()
+        return status, memory.stop()
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -157,7 +196,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--response-length", type=int, default=512, help="response token budget (default 512)")
     parser.add_argument("--turn-limit", type=int, default=8, help="turns for rows without their own limit")
     parser.add_argument("--invalid-call-policy", default="penalty", choices=["feedback", "penalty", "stop"])
-    parser.add_argument("--lr", type=float, default=2e-4, help="actor learning rate (default 2e-4)")
+    parser.add_argument("--lr", type=float, default=2e-5,
+                        help="actor learning rate (default 2e-5: larger steps teach the random policy to stop "
+                             "ending turns within one step, and then every reward of a group is equal)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                         help="auto: GPU settings where torch sees CUDA, else the CPU bridges")
@@ -184,13 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"codegym train: {'CPU (bridges on)' if cpu else 'GPU'}; {args.steps} GRPO steps; log: {out / 'train.log'}",
           flush=True)
     started = time.monotonic()
-    status = run_trainer(command, env, out / "train.log")
+    status, peak = run_trainer(command, env, out / "train.log")
     seconds = time.monotonic() - started
-    print(f"codegym train: trainer exited {status} after {seconds:.0f}s", flush=True)
+    print(f"codegym train: trainer exited {status} after {seconds:.0f}s; peak memory {peak / 2**30:.1f} GiB "
+          "(resident, all its processes)", flush=True)
     if status == 0:
         from .results import write_results
 
-        write_results(out, data, model, seconds=seconds, device="cpu" if cpu else "gpu")
+        write_results(out, data, model, seconds=seconds, device="cpu" if cpu else "gpu", peak_memory_bytes=peak)
     return status
 
 
