@@ -78,7 +78,8 @@ for s in training["steps"]:
     text = [f"{c:>8.3f}" if isinstance(c, float) and i < 3 else (f"{c:>8.1e}" if c is not None else f"{'-':>8}")
             for i, c in enumerate(cells)]
     print(f"{s['step']:>4} {text[0]} {text[1]:>9} {text[2]:>9} {text[3]}  {reasons}")
-print(f"trainer: {training['device']}, {training['trainer_seconds']:.0f}s")
+print(f"trainer: {training['device']}, {training['trainer_seconds']:.0f}s, "
+      f"peak memory {training.get('peak_memory_gib', 0):.1f} GiB (all its processes)")
 PY
 echo
 echo "report:       $OUT/report.html"
