@@ -27,7 +27,7 @@ PANELS = (
     ("grad_norm", "grad norm", "{:.3f}"),
     ("logprob_abs_diff_mean", "mean |vLLM - actor| log-prob", "{:.1e}"),
 )
-_W, _H, _PAD = 230, 120, 28
+_W, _H, _PAD = 250, 120, 48
 
 
 def load_training(path: Path) -> dict[str, Any]:

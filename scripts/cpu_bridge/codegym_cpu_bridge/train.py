@@ -136,7 +136,8 @@ def cpu_environment(base: dict[str, str]) -> dict[str, str]:
 
 class PeakMemory:
     """Samples the resident memory of a process and all its descendants (Ray's processes, vLLM,
-    sandbox workers) once a second; ``peak_bytes`` is the largest sum seen."""
+    sandbox workers) once a second; ``peak_bytes`` is the largest sum seen (pages shared between
+    processes count once per process, so this is an upper bound)."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak_bytes = pid, 0
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     status, peak = run_trainer(command, env, out / "train.log")
     seconds = time.monotonic() - started
     print(f"codegym train: trainer exited {status} after {seconds:.0f}s; peak memory {peak / 2**30:.1f} GiB "
-          "(resident, all its processes)", flush=True)
+          "(resident, summed over its processes)", flush=True)
     if status == 0:
         from .results import write_results
 
