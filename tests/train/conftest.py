@@ -14,7 +14,6 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,7 @@ try:  # by distribution: the CPU build of vLLM and our bridges live only in .ven
 except importlib.metadata.PackageNotFoundError:
     collect_ignore_glob = ["*.py"]
 
-REPO = Path(__file__).resolve().parents[2]
-STEPS = 2
-RESPONSE_LENGTH = 512
-TURN_LIMIT = 8
-
-
-@dataclass(frozen=True)
-class TrainRun:
-    status: int
-    out: Path
-    data: Path
-    model: Path
-    log_tail: str
+from grpo_run import REPO, RESPONSE_LENGTH, STEPS, TURN_LIMIT, TrainRun
 
 
 @pytest.fixture(scope="session")

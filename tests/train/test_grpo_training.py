@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import pytest
 from codegym_cpu_bridge.results import logprob_abs_diffs, replay_run, step_metrics, step_records, summary_of
-from conftest import RESPONSE_LENGTH, STEPS, TURN_LIMIT, TrainRun
+from grpo_run import RESPONSE_LENGTH, STEPS, TURN_LIMIT, TrainRun
 
 pytestmark = pytest.mark.timeout(1800)
 LOGPROB_TOLERANCE = 1e-3
