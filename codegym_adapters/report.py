@@ -32,6 +32,7 @@ from typing import Any
 from .argtypes import positive_int
 from .episode import DONE_REASONS
 from .records import env_names_of_rows, no_records_message, normalize, read_records
+from .report_training import load_training, training_section
 from .rollout import aggregate
 
 DIFFICULTY_BUCKETS = ((1, 10), (11, 25), (26, 50), (51, 100), (101, 256), (257, None))
@@ -119,8 +120,10 @@ def _nice_widths() -> Iterable[int]:
 
 # -- the page ------------------------------------------------------------------------------------
 def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym episodes", source: str = "",
-                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS, envs: Iterable[str] = ()) -> str:
-    """The whole report page for ``records``; ``envs`` as for :func:`summarize`."""
+                skipped: int = 0, max_chars: int = DEFAULT_MAX_CHARS, envs: Iterable[str] = (),
+                training: dict[str, Any] | None = None) -> str:
+    """The whole report page for ``records``; ``envs`` as for :func:`summarize`; ``training``: a run's
+    ``training.json`` as :func:`.report_training.load_training` reads it, shown as a training section."""
     records = [normalize(r) for r in records]
     summary = summarize(records, envs=envs)
     trainers = summary["per_trainer"]
@@ -129,6 +132,7 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
         "SUBTITLE": html.escape(f"{source} \u00b7 " if source else "")
         + f"generated {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         "SUMMARY": _summary_html(summary, skipped),
+        "TRAINING": training_section(training) if training else "",
         "PER_ENV": _table_html(summary["per_env"], "env", "per-env"),
         "PER_POLICY": (_section("By policy", _table_html(summary["per_policy"], "policy", "per-policy"))
                        if len(summary["per_policy"]) > 1 else ""),
@@ -144,8 +148,10 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "CodeGym epis
 
 
 def write_report(sources: Sequence[Path], dest: Path, *, title: str | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS, data: Sequence[Path] = ()) -> dict[str, Any]:
-    """Read episode records from ``sources``, write the page to ``dest``; returns the summary.
+                 max_chars: int = DEFAULT_MAX_CHARS, data: Sequence[Path] = (),
+                 training: Path | None = None) -> dict[str, Any]:
+    """Read episode records from ``sources`` (and training metrics from ``training``, a run's
+    ``training.json``), write the page to ``dest``; returns the summary.
 
     ``data``: the training rows the run drew from; their envs without records are listed as having
     none. Raises ``ValueError`` when ``sources`` hold no episode records (saying what they hold)."""
@@ -155,7 +161,7 @@ def write_report(sources: Sequence[Path], dest: Path, *, title: str | None = Non
     envs = env_names_of_rows(data)
     names = ", ".join(Path(s).name for s in sources)
     page = render_html(records, title=title or f"CodeGym episodes: {names}", source=names, skipped=skipped,
-                       max_chars=max_chars, envs=envs)
+                       max_chars=max_chars, envs=envs, training=load_training(training) if training else None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(page, encoding="utf-8")
     return {**summarize(records, envs=envs), "skipped_lines": skipped}
@@ -342,7 +348,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     dest = args.output or Path(args.trajectories[0]).with_suffix(".html")
     if dest.resolve() in {Path(p).resolve() for p in args.trajectories}:
         raise ValueError(f"-o {dest} is one of the inputs; name another file")
-    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars, data=args.data)
+    summary = write_report(args.trajectories, dest, title=args.title, max_chars=args.max_chars, data=args.data,
+                           training=args.training)
     skipped = summary["skipped_lines"]
     note = f", {skipped} line(s) that are not episode records skipped" if skipped else ""
     print(f"wrote {dest}: {summary['episodes']} episodes, accuracy {summary['accuracy']:.3f}, "
@@ -368,4 +375,5 @@ def register(sub: Any) -> None:
                         "got no episode are listed as having none")
     p.add_argument("--max-chars", type=positive_int, default=DEFAULT_MAX_CHARS, metavar="N",
                    help="longest text shown per message, call or observation (default: %(default)s)")
+    p.add_argument("--training", type=Path, help="a training run's training.json: adds per-step training metrics")
     p.set_defaults(func=cmd_report)

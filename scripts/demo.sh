@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The main job on a laptop: no GPU, no model. Verifies the bundled envs in the sandbox, builds training
-# data from them, runs a batch of real CodeGym episodes through veRL's real AgentLoopWorker (and
-# OpenRLHF's MultiTurnAgentExecutor where .venv-openrlhf exists or CODEGYM_DEMO_OPENRLHF=1) with scripted
-# policies standing in for the model, then writes an HTML report and prints a summary.
+# The main job: train for real. Verifies the bundled envs in the sandbox, builds training data from
+# them, makes a tiny random Qwen2 policy, runs veRL 0.9.1's own trainer (`main_ppo +env=codegym`:
+# GRPO, vLLM rollout server, our codegym_agent loop, sandbox runtime, FSDP actor) for a few steps,
+# then writes an HTML report: training metrics per step plus every episode. No GPU needed: on CPU it
+# uses vLLM's CPU build and the bridges in scripts/cpu_bridge; where torch sees a GPU (and the
+# training venv has a CUDA vLLM, see scripts/venv-train.sh) the same command trains there.
 #
-#   bash scripts/demo.sh [OUT]          (default OUT: codegym-out)
-#   CODEGYM_DEMO_ROWS=64                rows per trainer (policies oracle, wrong, malformed, random in turn)
-#   CODEGYM_DEMO_OPENRLHF=1             also set up .venv-openrlhf and run the OpenRLHF dry run
+#   bash scripts/demo.sh [OUT]              train (default OUT: codegym-out)
+#   bash scripts/demo.sh --dry-run [OUT]    the quick option: scripted policies through veRL's real
+#                                           AgentLoopWorker, no model, no trainer (about 25 s warm)
+#   CODEGYM_DEMO_STEPS=3                    GRPO steps (each: 2 prompts x 4 rollouts)
+#   CODEGYM_DEMO_ROWS=64                    dry run: rows per trainer
+#   CODEGYM_DEMO_OPENRLHF=1                 dry run: also set up .venv-openrlhf and run OpenRLHF's
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MODE=train
+if [ "${1:-}" = "--dry-run" ]; then
+    MODE=dry-run
+    shift
+fi
 OUT_ARG="${1:-codegym-out}"
-ROWS="${CODEGYM_DEMO_ROWS:-64}"
+STEPS="${CODEGYM_DEMO_STEPS:-3}"
 STARTED=$SECONDS
 STEP="starting"
 trap 'rc=$?; if [ $rc -ne 0 ]; then echo; echo "demo.sh: FAILED in step \"$STEP\" (exit $rc); see the output above." >&2; fi' EXIT
@@ -20,6 +30,10 @@ step() {
     printf '\n==> %s  [%ds]\n' "$1" "$((SECONDS - STARTED))"
 }
 
+if [ "$MODE" = dry-run ]; then
+    exec bash "$HERE/demo-dry-run.sh" "$OUT_ARG"
+fi
+
 step "core environment (.venv)"
 source "$HERE/_venv.sh"  # sets ROOT and VENV; makes .venv if missing or stale
 cd "$ROOT"
@@ -27,63 +41,48 @@ echo "ready: $VENV"
 mkdir -p "$OUT_ARG"
 OUT="$(cd "$OUT_ARG" && pwd)"
 
-step "veRL environment (.venv-verl)"
-bash "$ROOT/scripts/venv-verl.sh"
-
-OPENRLHF=0
-if [ -d "$ROOT/.venv-openrlhf" ] || [ "${CODEGYM_DEMO_OPENRLHF:-0}" = "1" ]; then
-    OPENRLHF=1
-    step "OpenRLHF environment (.venv-openrlhf)"
-    bash "$ROOT/scripts/venv-openrlhf.sh"
-fi
+step "training environment (.venv-train: veRL 0.9.1, vLLM, the CPU bridges)"
+bash "$ROOT/scripts/venv-train.sh"
+TRAIN_PY="$ROOT/.venv-train/bin/python"
 
 step "codegym verify envs (sandbox: oracle solves every configuration, wrong answers get 0)"
 "$VENV/bin/codegym" verify envs --runtime sandbox --report "$OUT/verify-report.json" --no-progress
 
-step "codegym build-data (veRL parquet + OpenRLHF jsonl, 2 held-out envs for validation)"
+step "codegym build-data (veRL parquet, 2 held-out envs for validation)"
 rm -rf "$OUT/data"
-"$VENV/bin/codegym" build-data --envs envs --out "$OUT/data" --format both --val-envs 2 --no-progress
+"$VENV/bin/codegym" build-data --envs envs --out "$OUT/data" --format verl --val-envs 2 --no-progress
 
-RECORDS=("$OUT/verl-episodes.jsonl")
-step "veRL dry run: $ROWS rows through the real AgentLoopWorker (codegym_agent, sandbox runtime)"
-"$ROOT/.venv-verl/bin/python" -m verl_plugin.dry_run --data "$OUT/data/train.parquet" \
-    --out "$OUT/verl-episodes.jsonl" --limit "$ROWS"
+step "tiny policy (random Qwen2, hidden 128, 2 layers, float32, the project's tiny tokenizer)"
+rm -rf "$OUT/model"
+"$TRAIN_PY" -m codegym_cpu_bridge.tiny_policy "$OUT/model"
 
-if [ "$OPENRLHF" = "1" ]; then
-    RECORDS+=("$OUT/openrlhf-episodes.jsonl")
-    step "OpenRLHF dry run: $ROWS rows through the real MultiTurnAgentExecutor (sandbox runtime)"
-    "$ROOT/.venv-openrlhf/bin/python" -m openrlhf_plugin.dry_run --data "$OUT/data/train.jsonl" \
-        --out "$OUT/openrlhf-episodes.jsonl" --limit "$ROWS"
-else
-    echo
-    echo "(OpenRLHF dry run skipped: no .venv-openrlhf; run with CODEGYM_DEMO_OPENRLHF=1 to set it up and include it)"
-fi
+step "veRL trainer: $STEPS GRPO steps (main_ppo +env=codegym; log: $OUT/train/train.log)"
+CODEGYM_TRAIN_QUIET=1 "$TRAIN_PY" -m codegym_cpu_bridge.train --data "$OUT/data" --model "$OUT/model" \
+    --out "$OUT/train" --steps "$STEPS" \
+    || { echo "the trainer failed; the end of its log:" >&2; tail -n 40 "$OUT/train/train.log" >&2; exit 1; }
 
 step "codegym report"
-"$VENV/bin/codegym" report "${RECORDS[@]}" -o "$OUT/report.html" --title "CodeGym dry run"
+"$VENV/bin/codegym" report "$OUT/train/episodes.jsonl" --training "$OUT/train/training.json" \
+    -o "$OUT/report.html" --title "CodeGym: veRL GRPO training"
 
 step "summary"
-"$VENV/bin/python" - "${RECORDS[@]}" <<'PY'
+"$VENV/bin/python" - "$OUT/train/training.json" <<'PY'
+import json
 import sys
-from collections import defaultdict
-from pathlib import Path
 
-from codegym_adapters.report import read_records, summarize
-
-records, _ = read_records([Path(p) for p in sys.argv[1:]])
-by_trainer = defaultdict(list)
-for r in records:
-    by_trainer[r.get("trainer", "?")].append(r)
-print(f"{'trainer':<9} {'episodes':>8} {'accuracy':>8} {'avg turns':>9}  done reasons")
-for trainer, rs in by_trainer.items():
-    s = summarize(rs)
-    reasons = ", ".join(f"{k} {v}" for k, v in s["done_reasons"].items() if v)
-    print(f"{trainer:<9} {s['episodes']:>8} {s['accuracy']:>8.3f} {s['avg_turns']:>9.1f}  {reasons}")
-    policies = ", ".join(f"{p} {m['accuracy']:.2f}" for p, m in s["per_policy"].items())
-    print(f"{'':<9} accuracy per policy: {policies}")
+training = json.load(open(sys.argv[1]))
+print(f"{'step':>4} {'reward':>8} {'pg loss':>9} {'grad norm':>9} {'|dlogp|':>8}  done reasons")
+for s in training["steps"]:
+    reasons = ", ".join(f"{k} {v}" for k, v in s.get("done_reasons", {}).items())
+    cells = [s.get(k) for k in ("reward_mean", "pg_loss", "grad_norm", "logprob_abs_diff_mean")]
+    text = [f"{c:>8.3f}" if isinstance(c, float) and i < 3 else (f"{c:>8.1e}" if c is not None else f"{'-':>8}")
+            for i, c in enumerate(cells)]
+    print(f"{s['step']:>4} {text[0]} {text[1]:>9} {text[2]:>9} {text[3]}  {reasons}")
+print(f"trainer: {training['device']}, {training['trainer_seconds']:.0f}s, "
+      f"peak memory {training.get('peak_memory_gib', 0):.1f} GiB (all its processes)")
 PY
 echo
 echo "report:       $OUT/report.html"
-echo "episodes:     ${RECORDS[*]}"
-echo "data:         $OUT/data (train/val parquet + jsonl, manifest.json)"
+echo "episodes:     $OUT/train/episodes.jsonl"
+echo "metrics:      $OUT/train/metrics.jsonl (veRL's), $OUT/train/training.json (per step)"
 echo "done in $((SECONDS - STARTED))s"
