@@ -86,6 +86,12 @@ def venv(dist, tmp_path_factory) -> Path:
     """A fresh venv (no pip of its own: this one's pip installs into it) with the wheel, its base
     dependencies, the data and server extras, and hydra-core."""
     root = tmp_path_factory.mktemp("venv")
+    # pytest makes its folders 0700; the sandbox's confined workers (user nobody) must read the venv,
+    # as they must any real installation (a 0700 venv gets a worker-start error that says so)
+    for folder in (root, *root.parents):
+        if str(folder) in ("/", "/tmp"):
+            break
+        folder.chmod(folder.stat().st_mode | 0o055)
     _run([sys.executable, "-m", "venv", "--without-pip", str(root)], cwd=root)
     (wheel,) = dist.glob("*.whl")
     _run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "--quiet",

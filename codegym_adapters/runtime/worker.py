@@ -207,8 +207,13 @@ def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
 
             warm_up_compiler()
     except BaseException as exc:
-        error = {"id": 0, "ok": False, "type": type(exc).__name__, "message": f"confinement failed: {exc}"[:2000],
-                 "rss": 0}
+        hint = ""
+        if isinstance(exc, ImportError):  # the usual cause: a folder the confined user cannot enter
+            hint = (f" (a confined worker runs as an unprivileged user and sees the Python installation through "
+                    f"read-only binds: make {sys.prefix} and the package's folders readable by others, "
+                    f"e.g. chmod o+rx)")
+        error = {"id": 0, "ok": False, "type": type(exc).__name__,
+                 "message": f"confinement failed: {exc}{hint}"[:2000], "rss": 0}
         _send(chan_out, frame(json.dumps(error).encode()))
         return 1
     os.dup2(devnull, 2)  # from here on, nothing the env writes reaches anyone
