@@ -63,3 +63,38 @@ def test_blocks_without_an_end_marker_still_parse_as_before():
         assert turn.kind == "invalid" and "unterminated" in turn.error
     turn = parse_call(f"{HERMES_BEGIN}{{\"name\": \"b\", \"arguments\": {{}}}}", "hermes")
     assert turn.kind == "call" and turn.call.name == "b"
+
+
+# -- env code: an exception that cannot be printed is the env's error, not a crashed worker ---------------
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("base", [False, True])
+def test_an_exception_whose_str_raises_is_an_env_error_not_a_crash(base):
+    from test_integrity_support import run_attack, step
+
+    from codegym_adapters.runtime.base import EXCEPTION
+
+    run = run_attack("UnprintableErrorEnv", [step("Attack", base=base), step("Observe"), step("Done", answer=7)])
+    attack = run.results[1]
+    assert attack.error == EXCEPTION and "<unprintable>" in attack.observation, attack.observation
+    assert run.results[2].observation == "7" and run.results[-1].reward == 1.0
+    assert run.counters.get("workers_lost_crashed", 0) == 0
+    assert run.failures.get(run.spec.source_hash, 0) == 0  # an env error, not blamed as a crash
+
+
+@pytest.mark.timeout(60)
+def test_a_reset_error_whose_str_raises_is_still_an_env_load_error():
+    import asyncio
+
+    from test_integrity_support import catalog
+
+    from codegym_adapters.errors import EnvLoadError
+    from codegym_adapters.runtime.sandbox import SandboxRuntime
+
+    async def main():
+        async with SandboxRuntime(catalog(), step_timeout=1.0) as runtime:
+            with pytest.raises(EnvLoadError, match="_LoudError: <unprintable>"):
+                await runtime.open('UnprintableErrorEnv@{"loud_reset": true}')
+            return runtime.counters()
+
+    counters = asyncio.run(main())
+    assert counters.get("workers_lost_crashed", 0) == 0
