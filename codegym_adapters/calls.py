@@ -52,8 +52,11 @@ _EXAMPLE = ToolCall("FunctionName", {"param": 1})  # the call shown in instructi
 
 def parse_call(text: str, fmt: str = "auto", reasoning_markers: ReasoningMarkers = ()) -> ParsedTurn:
     """Parse the first tool call in ``text`` written in ``fmt`` (see the module docstring); text
-    inside ``reasoning_markers`` blocks is not searched."""
+    inside ``reasoning_markers`` blocks is not searched. Never raises for any ``text``; raises
+    ``ValueError`` for an unknown ``fmt`` or an empty reasoning marker (the caller's mistake)."""
     _check_format(fmt, PARSE_FORMATS)
+    if not all(opening and closing for opening, closing in reasoning_markers):  # "" matches everywhere
+        raise ValueError(f"reasoning markers must be non-empty strings; got {reasoning_markers!r}")
     text = text if isinstance(text, str) else str(text)
     try:
         return _parse(text, fmt, reasoning_markers)

@@ -98,3 +98,11 @@ def test_a_reset_error_whose_str_raises_is_still_an_env_load_error():
 
     counters = asyncio.run(main())
     assert counters.get("workers_lost_crashed", 0) == 0
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("markers", [(("", ""),), (("<think>", ""),), (("", "</think>"),)])
+def test_empty_reasoning_markers_are_refused_not_looped_on(markers):
+    # ("", "") used to loop forever in split_reasoning; the caller's mistake is a clear error instead
+    with pytest.raises(ValueError, match="non-empty"):
+        parse_call("a <think> b </think> c", "auto", markers)
