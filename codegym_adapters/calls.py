@@ -52,8 +52,11 @@ _EXAMPLE = ToolCall("FunctionName", {"param": 1})  # the call shown in instructi
 
 def parse_call(text: str, fmt: str = "auto", reasoning_markers: ReasoningMarkers = ()) -> ParsedTurn:
     """Parse the first tool call in ``text`` written in ``fmt`` (see the module docstring); text
-    inside ``reasoning_markers`` blocks is not searched."""
+    inside ``reasoning_markers`` blocks is not searched. Never raises for any ``text``; raises
+    ``ValueError`` for an unknown ``fmt`` or an empty reasoning marker (the caller's mistake)."""
     _check_format(fmt, PARSE_FORMATS)
+    if not all(opening and closing for opening, closing in reasoning_markers):  # "" matches everywhere
+        raise ValueError(f"reasoning markers must be non-empty strings; got {reasoning_markers!r}")
     text = text if isinstance(text, str) else str(text)
     try:
         return _parse(text, fmt, reasoning_markers)
@@ -178,9 +181,10 @@ def _parse_blocks(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None:
     found = False
     first_error: str | None = None
     extra = 0
+    next_end = _NextMarker(text, end)
     while pos >= 0:
         budget.charge(len(begin))
-        value, error, after = _read_block(text, pos, fmt, budget)
+        value, error, after = _read_block(text, pos, fmt, budget, next_end)
         if error is None:
             if not found:
                 chosen, found = value, True
@@ -194,7 +198,23 @@ def _parse_blocks(text: str, fmt: str, budget: WorkBudget) -> ParsedTurn | None:
     return turn_from_value(chosen, fmt, extra)
 
 
-def _read_block(text: str, pos: int, fmt: str, budget: WorkBudget) -> tuple[Any, str | None, int]:
+class _NextMarker:
+    """Where ``marker`` next occurs at or after a position, for positions that never decrease: a
+    search's answer is reused until the position passes it, so many blocks without an end marker
+    cost one scan of the text, not one each (which was quadratic in the number of blocks)."""
+
+    def __init__(self, text: str, marker: str) -> None:
+        self.text, self.marker = text, marker
+        self.start, self.found = -1, -1
+
+    def at(self, pos: int) -> int:
+        if self.start < 0 or pos < self.start or (self.found >= 0 and pos > self.found):
+            self.start, self.found = pos, self.text.find(self.marker, pos)
+        return self.found
+
+
+def _read_block(text: str, pos: int, fmt: str, budget: WorkBudget,
+                next_end: _NextMarker) -> tuple[Any, str | None, int]:
     """The block at ``pos``: ``(value, error, position after the block)``."""
     begin, end = _MARKERS[fmt]
     j = skip_space(text, pos + len(begin))
@@ -204,29 +224,29 @@ def _read_block(text: str, pos: int, fmt: str, budget: WorkBudget) -> tuple[Any,
         return None, f"the {fmt} call block is empty (another {begin} follows at once).", j
     decoded = decode_at(text, j, budget)
     if not decoded.ok:
-        return None, _block_error(text, decoded, fmt), _after_failure(text, j, end)
+        return None, _block_error(decoded, fmt, next_end), _after_failure(j, end, next_end)
     k = skip_space(text, decoded.end)
     if text.startswith(end, k):
         return decoded.value, None, k + len(end)
-    stop, again = text.find(end, k), text.find(begin, k)
+    stop, again = next_end.at(k), text.find(begin, k)
     if stop >= 0 and (again < 0 or stop < again):
         return None, f"malformed JSON in the {fmt} call block: text after the JSON value at char {k - j}.", \
             stop + len(end)
     return decoded.value, None, k  # no end marker: the model stopped after a complete value
 
 
-def _block_error(text: str, decoded: Decoded, fmt: str) -> str:
+def _block_error(decoded: Decoded, fmt: str, next_end: _NextMarker) -> str:
     end = _MARKERS[fmt][1]
-    terminated = text.find(end, decoded.start) >= 0
+    terminated = next_end.at(decoded.start) >= 0
     where = f"{fmt} call block" if terminated else f"unterminated {fmt} call block (no {end})"
     if decoded.deep:
         return f"the JSON in the {where} is nested too deeply."
     return f"malformed JSON in the {where}: {decoded.message}."
 
 
-def _after_failure(text: str, j: int, end: str) -> int:
-    stop = text.find(end, j)
-    return stop + len(end) if stop >= 0 else len(text)
+def _after_failure(j: int, end: str, next_end: _NextMarker) -> int:
+    stop = next_end.at(j)
+    return stop + len(end) if stop >= 0 else len(next_end.text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class EnvHost:
         try:
             config = gen(seed, size)
         except Exception as exc:
-            raise EnvContractError(f"generate_config({seed}, {size}) failed: {type(exc).__name__}: {exc}") from None
+            raise EnvContractError(f"generate_config({seed}, {size}) failed: {type(exc).__name__}: {said(exc)}") from None
         if not isinstance(config, dict):
             raise EnvContractError(f"generate_config returned {type(config).__name__}, not a dict")
         return to_json_like(config)
@@ -116,7 +116,7 @@ class EnvHost:
         try:  # the upstream way (from_env_str first), never a default reset({}) before the options
             env, observation = build_env(entry.cls, dict(options))
         except Exception as exc:
-            raise EnvLoadError(f"env {label}: creating or resetting it failed: {type(exc).__name__}: {exc}") \
+            raise EnvLoadError(f"env {label}: creating or resetting it failed: {type(exc).__name__}: {said(exc)}") \
                 from None
         if entry.actions is None:
             try:
@@ -124,7 +124,7 @@ class EnvHost:
             except CodeGymError:
                 raise
             except Exception as exc:
-                raise EnvContractError(f"env {label}: cannot read its actions: {exc}") from None
+                raise EnvContractError(f"env {label}: cannot read its actions: {said(exc)}") from None
             if not entry.actions:
                 raise EnvContractError(f"env {label}: func_mapping names no action methods")
         return env, "" if observation is None else exact_text(observation)
@@ -256,10 +256,11 @@ def _number(value: Any) -> int | float:
 
 
 def said(exc: BaseException) -> str:
-    """An exception's text, safely: its ``__str__`` is env code and may raise or lie."""
+    """An exception's text, safely: its ``__str__`` is env code and may raise anything (a
+    ``BaseException`` whose own ``__str__`` raises, too) or lie."""
     try:
         return safe_text(exact_text(exc))[:2000]
-    except Exception:
+    except BaseException:  # not only Exception: an escaping one would crash the worker, and be blamed
         return "<unprintable>"
 
 

@@ -137,7 +137,7 @@ class Worker:
             if type(exc).__module__.startswith("codegym_adapters"):
                 raise
             raise _Remote("EnvLoadError", f"env {request['label']}: creating or resetting it failed: "
-                                          f"{type(exc).__name__}: {exc}") from None
+                                          f"{type(exc).__name__}: {said(exc)}") from None
         opened["task"] = self.host.module_info(source_hash)["task"]
         return opened
 
