@@ -23,7 +23,7 @@ alternating with ours, on the same envs): single-session step p50 (and a direct 
 rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
 every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
 
-Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only]``; prints a markdown table
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only] [--memory-only REF]``; prints a markdown table
 and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
 """
 
@@ -462,12 +462,13 @@ def probe(root: Path, what: str, variants: Path, rounds: int = 1, opens: int = 1
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def base_checkout(folder: Path) -> Path:
-    """The base commit's ``codegym_adapters`` (its shared-worker sandbox), exported with git archive."""
+def base_checkout(folder: Path, commit: str = BASE_COMMIT) -> Path:
+    """A commit's ``codegym_adapters`` (by default the base commit's shared-worker sandbox), exported
+    with git archive."""
     import subprocess
 
     folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", BASE_COMMIT, "codegym_adapters"],
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "codegym_adapters"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder
@@ -503,6 +504,20 @@ def isolation(quick: bool) -> dict[str, Any]:
                                    for name, o in opens.items()},
         "memory": memory,
     }
+
+
+def memory_only(ref: str, rounds: int) -> dict[str, Any]:
+    """Live-session PSS (512 and 8 sources) of this checkout against commit ``ref``'s, alternating
+    ``rounds`` times in one run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="codegym-bench-") as tmp:
+        base, variants = base_checkout(Path(tmp) / "base", ref), Path(tmp) / "variants"
+        runs: dict[str, list[Any]] = {ref: [], "this checkout": []}
+        for _ in range(rounds):
+            for name, root in ((ref, base), ("this checkout", REPO)):
+                runs[name].append(probe(root, "memory", variants))
+    return runs
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -588,6 +603,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "runtime.json")
     parser.add_argument("--isolation-only", action="store_true",
                         help="only per-source workers against the base commit's design (issue 10)")
+    parser.add_argument("--memory-only", metavar="REF", default="",
+                        help="only the 512/8-source live-session PSS, this checkout against commit REF "
+                             "(alternating --rounds times)")
     parser.add_argument("--probe", choices=("c1", "open", "memory"), help=argparse.SUPPRESS)
     parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
@@ -595,6 +613,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.probe:
         print(json.dumps(asyncio.run(isolation_probe(args))))
+        return
+    if args.memory_only:
+        report = {"memory": memory_only(args.memory_only, args.rounds)}
+        print(json.dumps(report["memory"], indent=2))
+        args.out = args.out.with_name("memory.json")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.out}")
         return
     if args.isolation_only:
         report = {"isolation": isolation(args.quick)}
