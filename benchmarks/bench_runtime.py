@@ -417,6 +417,25 @@ def runtime_pids(runtime: Any) -> list[int]:
     return runtime.worker_pids() + ([template.pid] if template is not None else [])
 
 
+def private_by_mapping(pid: int) -> dict[str, int]:
+    """Private dirty KB of one process by kind of mapping: ``heap`` (malloc's), ``anon`` (Python's
+    object arenas and other anonymous maps), ``stack``, ``files`` (the writable data of libraries)."""
+    out = {"heap": 0, "anon": 0, "stack": 0, "files": 0}
+    kind = "anon"
+    try:
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            fields = line.split()
+            if not fields[0].endswith(":"):
+                name = fields[5] if len(fields) > 5 else ""
+                kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack") else
+                        "anon" if not name or name.startswith("[") else "files")
+            elif fields[0] == "Private_Dirty:":
+                out[kind] += int(fields[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 async def live_memory(variants: list[Episode], sources: int, sessions: int) -> dict[str, Any]:
     """Total PSS (MB) of every process running env code (and the template) with ``sessions`` live
     sessions spread over ``sources`` env sources, each stepped once."""
@@ -433,11 +452,17 @@ async def live_memory(variants: list[Episode], sources: int, sessions: int) -> d
     pids = runtime_pids(runtime)
     pss = sum(pss_mb(p) for p in pids)
     rss = sum(rss_mb(p) for p in pids)
+    private: dict[str, int] = {}
+    for p in runtime.worker_pids():
+        for kind, kb in private_by_mapping(p).items():
+            private[kind] = private.get(kind, 0) + kb
+    per_worker_kb = {kind: round(kb / max(1, len(runtime.worker_pids()))) for kind, kb in private.items()}
     for session in live:
         await session.close()
     await runtime.close()
     return {"sources": sources, "sessions": sessions, "processes": len(pids), "pss_mb": round(pss, 1),
-            "rss_mb": round(rss, 1), "open_and_step_s": round(elapsed, 2)}
+            "rss_mb": round(rss, 1), "open_and_step_s": round(elapsed, 2),
+            "worker_private_dirty_kb": per_worker_kb}
 
 
 async def isolation_probe(args: argparse.Namespace) -> dict[str, Any]:
