@@ -23,7 +23,7 @@ alternating with ours, on the same envs): single-session step p50 (and a direct 
 rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
 every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
 
-Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only]``; prints a markdown table
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only] [--memory-only REF]``; prints a markdown table
 and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
 """
 
@@ -417,6 +417,25 @@ def runtime_pids(runtime: Any) -> list[int]:
     return runtime.worker_pids() + ([template.pid] if template is not None else [])
 
 
+def private_by_mapping(pid: int) -> dict[str, int]:
+    """Private dirty KB of one process by kind of mapping: ``heap`` (malloc's), ``anon`` (Python's
+    object arenas and other anonymous maps), ``stack``, ``files`` (the writable data of libraries)."""
+    out = {"heap": 0, "anon": 0, "stack": 0, "files": 0}
+    kind = "anon"
+    try:
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            fields = line.split()
+            if not fields[0].endswith(":"):
+                name = fields[5] if len(fields) > 5 else ""
+                kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack") else
+                        "anon" if not name or name.startswith("[") else "files")
+            elif fields[0] == "Private_Dirty:":
+                out[kind] += int(fields[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 async def live_memory(variants: list[Episode], sources: int, sessions: int) -> dict[str, Any]:
     """Total PSS (MB) of every process running env code (and the template) with ``sessions`` live
     sessions spread over ``sources`` env sources, each stepped once."""
@@ -433,11 +452,17 @@ async def live_memory(variants: list[Episode], sources: int, sessions: int) -> d
     pids = runtime_pids(runtime)
     pss = sum(pss_mb(p) for p in pids)
     rss = sum(rss_mb(p) for p in pids)
+    private: dict[str, int] = {}
+    for p in runtime.worker_pids():
+        for kind, kb in private_by_mapping(p).items():
+            private[kind] = private.get(kind, 0) + kb
+    per_worker_kb = {kind: round(kb / max(1, len(runtime.worker_pids()))) for kind, kb in private.items()}
     for session in live:
         await session.close()
     await runtime.close()
     return {"sources": sources, "sessions": sessions, "processes": len(pids), "pss_mb": round(pss, 1),
-            "rss_mb": round(rss, 1), "open_and_step_s": round(elapsed, 2)}
+            "rss_mb": round(rss, 1), "open_and_step_s": round(elapsed, 2),
+            "worker_private_dirty_kb": per_worker_kb}
 
 
 async def isolation_probe(args: argparse.Namespace) -> dict[str, Any]:
@@ -462,12 +487,13 @@ def probe(root: Path, what: str, variants: Path, rounds: int = 1, opens: int = 1
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def base_checkout(folder: Path) -> Path:
-    """The base commit's ``codegym_adapters`` (its shared-worker sandbox), exported with git archive."""
+def base_checkout(folder: Path, commit: str = BASE_COMMIT) -> Path:
+    """A commit's ``codegym_adapters`` (by default the base commit's shared-worker sandbox), exported
+    with git archive."""
     import subprocess
 
     folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", BASE_COMMIT, "codegym_adapters"],
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "codegym_adapters"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder
@@ -503,6 +529,20 @@ def isolation(quick: bool) -> dict[str, Any]:
                                    for name, o in opens.items()},
         "memory": memory,
     }
+
+
+def memory_only(ref: str, rounds: int) -> dict[str, Any]:
+    """Live-session PSS (512 and 8 sources) of this checkout against commit ``ref``'s, alternating
+    ``rounds`` times in one run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="codegym-bench-") as tmp:
+        base, variants = base_checkout(Path(tmp) / "base", ref), Path(tmp) / "variants"
+        runs: dict[str, list[Any]] = {ref: [], "this checkout": []}
+        for _ in range(rounds):
+            for name, root in ((ref, base), ("this checkout", REPO)):
+                runs[name].append(probe(root, "memory", variants))
+    return runs
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -588,6 +628,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "runtime.json")
     parser.add_argument("--isolation-only", action="store_true",
                         help="only per-source workers against the base commit's design (issue 10)")
+    parser.add_argument("--memory-only", metavar="REF", default="",
+                        help="only the 512/8-source live-session PSS, this checkout against commit REF "
+                             "(alternating --rounds times)")
     parser.add_argument("--probe", choices=("c1", "open", "memory"), help=argparse.SUPPRESS)
     parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
@@ -595,6 +638,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.probe:
         print(json.dumps(asyncio.run(isolation_probe(args))))
+        return
+    if args.memory_only:
+        report = {"memory": memory_only(args.memory_only, args.rounds)}
+        print(json.dumps(report["memory"], indent=2))
+        args.out = args.out.with_name("memory.json")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.out}")
         return
     if args.isolation_only:
         report = {"isolation": isolation(args.quick)}
