@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .argtypes import positive_int
+from .argtypes import positive_count, positive_int
 from .catalog import Catalog, read_rows
 from .configs import DEFAULT_GENERATED, ConfigIndex, count_by_source, describe_counts, known_configs
 from .episode_options import add_episode_arguments, episode_config_from_args
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scripted policy to run when no --model is given (default: %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate only the first N tasks (default: all)")
-    p.add_argument("--concurrency", type=int, default=32,
+    p.add_argument("--concurrency", type=positive_count, default=32, metavar="N",
                    help="episodes (or model requests) run at the same time (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write one JSON line per episode, with its turns")

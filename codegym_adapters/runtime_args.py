@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .argtypes import positive_count
 from .catalog import Catalog
 from .runtime import DEFAULT_RUNTIME, RUNTIMES, make_runtime
 from .runtime.base import Runtime
@@ -22,7 +23,7 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
                    help="seconds per env call, solve() included (sandbox; default %(default)s)")
     p.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="M",
                    help="memory cap per worker process in MiB (sandbox; default %(default)s)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=positive_count, default=None, metavar="N",
                    help="sandbox worker processes (default: the runtime's own)")
 
 

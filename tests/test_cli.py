@@ -97,6 +97,26 @@ def test_eval_limit_runs_exactly_that_many(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--concurrency", "0", "at least 1"), ("--concurrency", "-3", "at least 1"),
+    ("--samples", "0", "at least 1"), ("--workers", "0", "at least 1"), ("--max-tokens", "0", "at least 1"),
+    ("--max-episode-tokens", "0", "at least 1"), ("--retries", "-1", "at least 0"),
+    ("--request-timeout", "0", "above 0"), ("--request-timeout", "inf", "finite"),
+    ("--retry-backoff", "-0.5", "at least 0"), ("--retry-backoff", "nan", "finite"),
+])
+def test_eval_counts_and_seconds_are_refused_out_of_range(option, value, says, capsys):
+    # these were accepted silently: --concurrency 0 or --samples 0 still ran every task with the oracle
+    code, err = _error(capsys, ["eval", "--limit", "1", "--runtime", "inprocess", option, value])
+    assert code == 2 and f"argument {option}" in err and says in err
+    assert "leave the option out" not in err or option == "--max-episode-tokens"  # only it has "no limit"
+
+
+def test_verify_max_configs_is_positive(one_env, capsys):
+    code, err = _error(capsys, ["verify", str(one_env), "--runtime", "inprocess", "--report", "",
+                                "--max-configs", "-1"])
+    assert code == 2 and "argument --max-configs" in err
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_report_max_chars_must_be_positive(value, rows, capsys):
     code, err = _error(capsys, ["report", str(rows / "train.jsonl"), "--max-chars", value])
