@@ -194,3 +194,16 @@ def test_a_closed_pipe_is_not_reported_as_an_error(tmp_path):
                             "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
                             text=True, timeout=120, cwd=tmp_path)
     assert reader.stderr == "" and reader.stdout.strip() == "141"
+
+
+def test_openrlhf_runtime_env_warns_of_a_variable_the_agent_does_not_read(monkeypatch, capsys):
+    # a misspelt CODEGYM_* option was forwarded silently and every engine actor ran the default instead
+    monkeypatch.setenv("CODEGYM_CALL_FORMT", "hermes")
+    monkeypatch.setenv("CODEGYM_INVALID_CALL_POLICY", "stop")
+    assert cli.main(["openrlhf-runtime-env"]) == 0
+    captured = capsys.readouterr()
+    forwarded = json.loads(captured.out)["env_vars"]
+    assert forwarded["CODEGYM_CALL_FORMT"] == "hermes" and forwarded["CODEGYM_INVALID_CALL_POLICY"] == "stop"
+    assert "CODEGYM_CALL_FORMT is forwarded but the agent does not read it" in captured.err
+    assert "did you mean CODEGYM_CALL_FORMAT?" in captured.err
+    assert "CODEGYM_INVALID_CALL_POLICY" not in captured.err
