@@ -24,7 +24,7 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="M",
                    help="memory cap per worker process in MiB (sandbox; default %(default)s)")
     p.add_argument("--workers", type=positive_count, default=None, metavar="N",
-                   help="sandbox worker processes (default: the runtime's own)")
+                   help="sandbox worker processes per env source (default 1)")
 
 
 def runtime_limits(args: argparse.Namespace) -> dict[str, Any]:

@@ -207,3 +207,18 @@ def test_openrlhf_runtime_env_warns_of_a_variable_the_agent_does_not_read(monkey
     assert "CODEGYM_CALL_FORMT is forwarded but the agent does not read it" in captured.err
     assert "did you mean CODEGYM_CALL_FORMAT?" in captured.err
     assert "CODEGYM_INVALID_CALL_POLICY" not in captured.err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--retries", "-1"), ("--workers", "0"), ("--request-timeout", "0"),
+                                               ("--retry-backoff", "-1"), ("--concurrency", "0")])
+def test_synthesize_refuses_out_of_range_options_before_anything_runs(option, value, tmp_path, capsys):
+    out = tmp_path / "synth"
+    code, err = _error(capsys, ["synthesize", "--problems", str(tmp_path / "none.jsonl"),
+                                "--model", "http://127.0.0.1:9", "--out", str(out), option, value])
+    assert code == 2 and f"argument {option}" in err and not out.exists()
+
+
+def test_workers_help_says_per_env_source(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--help"])
+    assert "worker processes per env source" in " ".join(capsys.readouterr().out.split())
