@@ -94,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         detail = ", ".join(r["actions"]) if not r["error"] else f"ERROR: {r['error']}"
         print(f"{r['env']:<{width}}  {r['configs']:>7}  {detail}")
-    print(f"{len(rows)} envs")
+    print(f"{len(rows)} env" + ("" if len(rows) == 1 else "s"))
     return 1 if any(r["error"] for r in rows) else 0
 
 
