@@ -284,6 +284,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"failed for {what} {len(records)} episodes: {failed[0]['model_error']}", file=sys.stderr)
         print(f"codegym eval: diagnosis: {diagnose(failed[0]['model_error'], args.model, args.api_key_env)}",
               file=sys.stderr)
+    broken = [r for r in records if r.get("done_reason") == "env_error" and r.get("error")]
+    if broken:  # the cause, which the summary's counts do not say (e.g. no env server at the url)
+        every = len(broken) == len(records)
+        what = f"all {len(records)}" if every else f"{len(broken)} of the {len(records)}"
+        print(f"codegym eval: {'error' if every else 'warning'}: {what} episodes ended env_error; the first: "
+              f"{broken[0]['error']}", file=sys.stderr)
     summary = summarize(records)
     summary["policy"] = f"model:{args.model_name}" if model else policy.name
     if args.json:
@@ -302,7 +308,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))
         if len(summary["per_env"]) > 1:
             print(format_per_env(summary))
-    return 1 if failed and len(failed) == len(records) else 0
+    return 1 if (failed and len(failed) == len(records)) or (broken and len(broken) == len(records)) else 0
 
 
 # -- entry point ---------------------------------------------------------------------------------
