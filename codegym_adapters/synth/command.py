@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
                    help=f"override prompt templates: a folder of <stage>.md files or a JSON object {{stage: text}} "
                         f"(stages: {', '.join(PROMPT_STAGES)}; $placeholders as in the defaults)")
     g = p.add_argument_group("gates (defaults: the published pipeline's)")
-    g.add_argument("--unit-tests", type=int, default=d.unit_tests, metavar="N", help="configurations to ask for")
+    g.add_argument("--unit-tests", type=int, default=d.unit_tests, metavar="N", help="configurations to ask for (default %(default)s)")
     g.add_argument("--min-unit-tests", type=int, default=d.min_unit_tests, metavar="N",
                    help="unit tests that must pass for the env to be kept (default %(default)s)")
     g.add_argument("--min-pass-fraction", type=float, default=d.min_pass_fraction, metavar="F",
