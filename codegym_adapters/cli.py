@@ -232,6 +232,20 @@ async def _default_tasks(runtime: Runtime) -> list[Task]:
     return tasks
 
 
+def _refuse_model_options(args: argparse.Namespace) -> None:
+    """A served-model option given without ``--model`` would be ignored (``--samples 3`` with the oracle
+    ran each task once): raise ``CodeGymError`` naming it."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_model_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    given = [f"--{name.replace('_', '-')}" for name, default in defaults.items()
+             if name != "model" and hasattr(args, name) and getattr(args, name) != default]
+    if given:
+        raise CodeGymError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to a served model: "
+                           f"add --model URL, or leave {'it' if len(given) == 1 else 'them'} out for --policy "
+                           f"{args.policy}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -240,6 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = [Task.from_row(r) for r in rows]
     config = episode_config_from_args(args)
     model = getattr(args, "model", None)
+    if not model:
+        _refuse_model_options(args)
     policy = get_policy(args.policy, args.seed)
     # a model eval writes --out itself (flushed per episode, resumable)
     out = open(args.out, "w", encoding="utf-8") if args.out and not model else None  # noqa: SIM115

@@ -222,3 +222,12 @@ def test_workers_help_says_per_env_source(capsys):
     with pytest.raises(SystemExit):
         cli.main(["eval", "--help"])
     assert "worker processes per env source" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("extra", [["--samples", "3"], ["--temperature", "0.7", "--tool-calls", "native"],
+                                   ["--resume"], ["--max-tokens", "100"]])
+def test_eval_refuses_served_model_options_without_a_model(extra, capsys):
+    # `--samples 3` with a scripted policy ran each task once, silently
+    code, err = _error(capsys, ["eval", "--limit", "1", "--runtime", "inprocess", *extra])
+    assert code == 2 and "only appl" in err and "--model URL" in err
+    assert all(option in err for option in extra if option.startswith("--"))
