@@ -231,3 +231,10 @@ def test_eval_refuses_served_model_options_without_a_model(extra, capsys):
     code, err = _error(capsys, ["eval", "--limit", "1", "--runtime", "inprocess", *extra])
     assert code == 2 and "only appl" in err and "--model URL" in err
     assert all(option in err for option in extra if option.startswith("--"))
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_serve_port_out_of_range_is_a_usage_error(port, capsys):
+    # 70000 used to reach uvicorn's bind() and end in an OverflowError traceback
+    code, err = _error(capsys, ["serve", "--port", port])
+    assert code == 2 and "argument --port" in err
