@@ -250,6 +250,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     rows = read_rows(args.data) if args.data else []
+    if rows and all(isinstance(r, dict) and "done_reason" in r and "ability" not in r for r in rows):
+        raise CodeGymError(f"{args.data} holds episode records (as `codegym eval --out` writes them), not "
+                           "training rows; --data takes rows from `codegym build-data` (or upstream rows), and "
+                           f"`codegym report {args.data}` reads episode records")
     catalog = _catalog(args, rows)
     tasks = [Task.from_row(r) for r in rows]
     config = episode_config_from_args(args)

@@ -238,3 +238,13 @@ def test_serve_port_out_of_range_is_a_usage_error(port, capsys):
     # 70000 used to reach uvicorn's bind() and end in an OverflowError traceback
     code, err = _error(capsys, ["serve", "--port", port])
     assert code == 2 and "argument --port" in err
+
+
+def test_eval_data_refuses_episode_records_and_says_what_it_expects(tmp_path, capsys):
+    # records given as --data used to fail with "row has no CodeGym 'ability' env string"
+    records = tmp_path / "runs.jsonl"
+    assert cli.main(["eval", "--limit", "2", "--runtime", "inprocess", "--out", str(records), "--no-progress"]) == 0
+    capsys.readouterr()
+    code, err = _error(capsys, ["eval", "--data", str(records), "--runtime", "inprocess"])
+    assert code == 2 and "holds episode records" in err and "codegym build-data" in err
+    assert f"codegym report {records}" in err
