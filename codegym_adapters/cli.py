@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .argtypes import positive_int
+from .argtypes import positive_count, positive_int
 from .catalog import Catalog, read_rows
 from .configs import DEFAULT_GENERATED, ConfigIndex, count_by_source, describe_counts, known_configs
 from .episode_options import add_episode_arguments, episode_config_from_args
@@ -94,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         detail = ", ".join(r["actions"]) if not r["error"] else f"ERROR: {r['error']}"
         print(f"{r['env']:<{width}}  {r['configs']:>7}  {detail}")
-    print(f"{len(rows)} envs")
+    print(f"{len(rows)} env" + ("" if len(rows) == 1 else "s"))
     return 1 if any(r["error"] for r in rows) else 0
 
 
@@ -232,14 +232,34 @@ async def _default_tasks(runtime: Runtime) -> list[Task]:
     return tasks
 
 
+def _refuse_model_options(args: argparse.Namespace) -> None:
+    """A served-model option given without ``--model`` would be ignored (``--samples 3`` with the oracle
+    ran each task once): raise ``CodeGymError`` naming it."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_model_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    given = [f"--{name.replace('_', '-')}" for name, default in defaults.items()
+             if name != "model" and hasattr(args, name) and getattr(args, name) != default]
+    if given:
+        raise CodeGymError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to a served model: "
+                           f"add --model URL, or leave {'it' if len(given) == 1 else 'them'} out for --policy "
+                           f"{args.policy}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     rows = read_rows(args.data) if args.data else []
+    if rows and all(isinstance(r, dict) and "done_reason" in r and "ability" not in r for r in rows):
+        raise CodeGymError(f"{args.data} holds episode records (as `codegym eval --out` writes them), not "
+                           "training rows; --data takes rows from `codegym build-data` (or upstream rows), and "
+                           f"`codegym report {args.data}` reads episode records")
     catalog = _catalog(args, rows)
     tasks = [Task.from_row(r) for r in rows]
     config = episode_config_from_args(args)
     model = getattr(args, "model", None)
+    if not model:
+        _refuse_model_options(args)
     policy = get_policy(args.policy, args.seed)
     # a model eval writes --out itself (flushed per episode, resumable)
     out = open(args.out, "w", encoding="utf-8") if args.out and not model else None  # noqa: SIM115
@@ -284,6 +304,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"failed for {what} {len(records)} episodes: {failed[0]['model_error']}", file=sys.stderr)
         print(f"codegym eval: diagnosis: {diagnose(failed[0]['model_error'], args.model, args.api_key_env)}",
               file=sys.stderr)
+    broken = [r for r in records if r.get("done_reason") == "env_error" and r.get("error")]
+    if broken:  # the cause, which the summary's counts do not say (e.g. no env server at the url)
+        every = len(broken) == len(records)
+        what = f"all {len(records)}" if every else f"{len(broken)} of the {len(records)}"
+        print(f"codegym eval: {'error' if every else 'warning'}: {what} episodes ended env_error; the first: "
+              f"{broken[0]['error']}", file=sys.stderr)
     summary = summarize(records)
     summary["policy"] = f"model:{args.model_name}" if model else policy.name
     if args.json:
@@ -302,7 +328,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("done reasons  " + ", ".join(f"{k}={v}" for k, v in summary["done_reasons"].items() if v))
         if len(summary["per_env"]) > 1:
             print(format_per_env(summary))
-    return 1 if failed and len(failed) == len(records) else 0
+    return 1 if (failed and len(failed) == len(records)) or (broken and len(broken) == len(records)) else 0
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -362,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scripted policy to run when no --model is given (default: %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate only the first N tasks (default: all)")
-    p.add_argument("--concurrency", type=int, default=32,
+    p.add_argument("--concurrency", type=positive_count, default=32, metavar="N",
                    help="episodes (or model requests) run at the same time (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write one JSON line per episode, with its turns")

@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from .argtypes import non_negative_float, non_negative_int, positive_count, positive_float, positive_int
 from .calls import ToolCall, render_call, render_format
 from .episode import Episode, EpisodeConfig
 from .errors import CodeGymError
@@ -438,16 +439,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tool-calls", choices=("text", "native"), default="text",
                    help="text: calls written in the reply (CodeGym prompt); native: tool schemas in the "
                         "request and message.tool_calls in the reply")
-    g.add_argument("--max-tokens", type=int, default=4096, help="token limit per reply (default: %(default)s)")
-    g.add_argument("--max-episode-tokens", type=int, default=None,
+    g.add_argument("--max-tokens", type=positive_count, metavar="N", default=4096, help="token limit per reply (default: %(default)s)")
+    g.add_argument("--max-episode-tokens", type=positive_int, metavar="N", default=None,
                    help="token budget per episode after the prompt (replies + observations), from the "
                         "server's usage; over it the episode ends with 'length'")
     g.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: %(default)s)")
-    g.add_argument("--samples", type=int, default=1, help="episodes per task (default: %(default)s)")
-    g.add_argument("--retries", type=int, default=5, help="retries of a failed request (default: %(default)s)")
-    g.add_argument("--retry-backoff", type=float, default=0.5,
+    g.add_argument("--samples", type=positive_count, metavar="N", default=1, help="episodes per task (default: %(default)s)")
+    g.add_argument("--retries", type=non_negative_int, metavar="N", default=5, help="retries of a failed request (default: %(default)s)")
+    g.add_argument("--retry-backoff", type=non_negative_float, metavar="S", default=0.5,
                    help="first retry waits about this many seconds, doubling after (default: %(default)s)")
-    g.add_argument("--request-timeout", type=float, default=300.0,
+    g.add_argument("--request-timeout", type=positive_float, metavar="S", default=300.0,
                    help="seconds per HTTP request (default: %(default)s)")
     g.add_argument("--extra-body", type=_json_object, default=None, metavar="JSON",
                    help='extra request fields, e.g. \'{"chat_template_kwargs": {"enable_thinking": false}}\'')

@@ -24,6 +24,17 @@ _DESCRIPTION = (
 )
 
 
+
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535 (``argparse.ArgumentTypeError`` otherwise; 70000 used to end in a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {value}")
+    return value
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (``127.0.0.0/8``, ``::1``)."""
     if host.strip().lower() == "localhost":
@@ -39,7 +50,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve envs over HTTP (the upstream env-server protocol)",
                        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s, the upstream manager's)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default %(default)s, the upstream manager's)")
     p.add_argument("--envs", action="append", default=[], metavar="PATH",
                    help="env file, folder, record JSON or row file (repeatable); default: installed env packs")
     p.add_argument("--token", default=None,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int
 from .configs import load_envs
 from .runtime_args import add_runtime_options, make_runtime_from_args, runtime_limits
 from .verify import REASONS, EnvReport, VerifyOptions, verify_envs
@@ -70,7 +71,8 @@ def register(sub: Any) -> None:
                         "'unit_test_list' (.json/.jsonl/.parquet); repeatable")
     p.add_argument("--generated", type=int, default=VerifyOptions.generated, metavar="N",
                    help="also check N configurations from each env's generate_config (default %(default)s)")
-    p.add_argument("--max-configs", type=int, default=0, metavar="N", help="check at most N configurations per env")
+    p.add_argument("--max-configs", type=positive_int, default=0, metavar="N",
+                   help="check at most N configurations per env (default: all)")
     p.add_argument("--jobs", type=int, default=8, metavar="N", help="envs verified at once (default %(default)s)")
     p.add_argument("--report", default="verify-report.json", metavar="FILE",
                    help="where to write the JSON report (default %(default)s; '' for none)")

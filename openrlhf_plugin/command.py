@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import sys
 from typing import Any
 
 from . import agent_file_path
-from .settings import AgentSettings, forwarded_variables
+from .settings import AgentSettings, forwarded_variables, variables
 
 
 def cmd_agent_path(args: argparse.Namespace) -> int:
@@ -23,6 +25,10 @@ def cmd_agent_path(args: argparse.Namespace) -> int:
 def cmd_runtime_env(args: argparse.Namespace) -> int:
     AgentSettings.from_environ()  # a malformed variable fails here, not in every engine actor
     env: dict[str, Any] = {"env_vars": forwarded_variables()}
+    for name in sorted(set(env["env_vars"]) - set(variables())):  # a misspelt option would do nothing
+        near = difflib.get_close_matches(name, variables(), n=1)
+        print(f"codegym openrlhf-runtime-env: warning: {name} is forwarded but the agent does not read it"
+              + (f" (did you mean {near[0]}?)" if near else ""), file=sys.stderr)
     if args.working_dir:
         env["working_dir"] = args.working_dir
     print(json.dumps(env))

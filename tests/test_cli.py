@@ -97,6 +97,26 @@ def test_eval_limit_runs_exactly_that_many(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--concurrency", "0", "at least 1"), ("--concurrency", "-3", "at least 1"),
+    ("--samples", "0", "at least 1"), ("--workers", "0", "at least 1"), ("--max-tokens", "0", "at least 1"),
+    ("--max-episode-tokens", "0", "at least 1"), ("--retries", "-1", "at least 0"),
+    ("--request-timeout", "0", "above 0"), ("--request-timeout", "inf", "finite"),
+    ("--retry-backoff", "-0.5", "at least 0"), ("--retry-backoff", "nan", "finite"),
+])
+def test_eval_counts_and_seconds_are_refused_out_of_range(option, value, says, capsys):
+    # these were accepted silently: --concurrency 0 or --samples 0 still ran every task with the oracle
+    code, err = _error(capsys, ["eval", "--limit", "1", "--runtime", "inprocess", option, value])
+    assert code == 2 and f"argument {option}" in err and says in err
+    assert "leave the option out" not in err or option == "--max-episode-tokens"  # only it has "no limit"
+
+
+def test_verify_max_configs_is_positive(one_env, capsys):
+    code, err = _error(capsys, ["verify", str(one_env), "--runtime", "inprocess", "--report", "",
+                                "--max-configs", "-1"])
+    assert code == 2 and "argument --max-configs" in err
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_report_max_chars_must_be_positive(value, rows, capsys):
     code, err = _error(capsys, ["report", str(rows / "train.jsonl"), "--max-chars", value])
@@ -174,3 +194,57 @@ def test_a_closed_pipe_is_not_reported_as_an_error(tmp_path):
                             "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
                             text=True, timeout=120, cwd=tmp_path)
     assert reader.stderr == "" and reader.stdout.strip() == "141"
+
+
+def test_openrlhf_runtime_env_warns_of_a_variable_the_agent_does_not_read(monkeypatch, capsys):
+    # a misspelt CODEGYM_* option was forwarded silently and every engine actor ran the default instead
+    monkeypatch.setenv("CODEGYM_CALL_FORMT", "hermes")
+    monkeypatch.setenv("CODEGYM_INVALID_CALL_POLICY", "stop")
+    assert cli.main(["openrlhf-runtime-env"]) == 0
+    captured = capsys.readouterr()
+    forwarded = json.loads(captured.out)["env_vars"]
+    assert forwarded["CODEGYM_CALL_FORMT"] == "hermes" and forwarded["CODEGYM_INVALID_CALL_POLICY"] == "stop"
+    assert "CODEGYM_CALL_FORMT is forwarded but the agent does not read it" in captured.err
+    assert "did you mean CODEGYM_CALL_FORMAT?" in captured.err
+    assert "CODEGYM_INVALID_CALL_POLICY" not in captured.err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--retries", "-1"), ("--workers", "0"), ("--request-timeout", "0"),
+                                               ("--retry-backoff", "-1"), ("--concurrency", "0")])
+def test_synthesize_refuses_out_of_range_options_before_anything_runs(option, value, tmp_path, capsys):
+    out = tmp_path / "synth"
+    code, err = _error(capsys, ["synthesize", "--problems", str(tmp_path / "none.jsonl"),
+                                "--model", "http://127.0.0.1:9", "--out", str(out), option, value])
+    assert code == 2 and f"argument {option}" in err and not out.exists()
+
+
+def test_workers_help_says_per_env_source(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--help"])
+    assert "worker processes per env source" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("extra", [["--samples", "3"], ["--temperature", "0.7", "--tool-calls", "native"],
+                                   ["--resume"], ["--max-tokens", "100"]])
+def test_eval_refuses_served_model_options_without_a_model(extra, capsys):
+    # `--samples 3` with a scripted policy ran each task once, silently
+    code, err = _error(capsys, ["eval", "--limit", "1", "--runtime", "inprocess", *extra])
+    assert code == 2 and "only appl" in err and "--model URL" in err
+    assert all(option in err for option in extra if option.startswith("--"))
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_serve_port_out_of_range_is_a_usage_error(port, capsys):
+    # 70000 used to reach uvicorn's bind() and end in an OverflowError traceback
+    code, err = _error(capsys, ["serve", "--port", port])
+    assert code == 2 and "argument --port" in err
+
+
+def test_eval_data_refuses_episode_records_and_says_what_it_expects(tmp_path, capsys):
+    # records given as --data used to fail with "row has no CodeGym 'ability' env string"
+    records = tmp_path / "runs.jsonl"
+    assert cli.main(["eval", "--limit", "2", "--runtime", "inprocess", "--out", str(records), "--no-progress"]) == 0
+    capsys.readouterr()
+    code, err = _error(capsys, ["eval", "--data", str(records), "--runtime", "inprocess"])
+    assert code == 2 and "holds episode records" in err and "codegym build-data" in err
+    assert f"codegym report {records}" in err

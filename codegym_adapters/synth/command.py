@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import non_negative_float, non_negative_int, positive_count, positive_float, positive_int
 from ..catalog import Catalog
 from ..model_client import DEFAULT_API_KEY_ENV, ChatClient, RetryPolicy
 from ..runtime import make_runtime
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
                    help=f"override prompt templates: a folder of <stage>.md files or a JSON object {{stage: text}} "
                         f"(stages: {', '.join(PROMPT_STAGES)}; $placeholders as in the defaults)")
     g = p.add_argument_group("gates (defaults: the published pipeline's)")
-    g.add_argument("--unit-tests", type=int, default=d.unit_tests, metavar="N", help="configurations to ask for")
+    g.add_argument("--unit-tests", type=int, default=d.unit_tests, metavar="N", help="configurations to ask for (default %(default)s)")
     g.add_argument("--min-unit-tests", type=int, default=d.min_unit_tests, metavar="N",
                    help="unit tests that must pass for the env to be kept (default %(default)s)")
     g.add_argument("--min-pass-fraction", type=float, default=d.min_pass_fraction, metavar="F",
@@ -84,20 +84,20 @@ def register(sub: Any) -> None:
     g = p.add_argument_group("model requests")
     g.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
                    help="environment variable holding the API key, if any (default %(default)s)")
-    g.add_argument("--concurrency", type=int, default=d.concurrency, metavar="N", help="problems in flight")
-    g.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N", help="token limit per reply (default %(default)s)")
+    g.add_argument("--concurrency", type=positive_count, default=d.concurrency, metavar="N", help="problems in flight")
+    g.add_argument("--max-tokens", type=positive_count, default=d.max_tokens, metavar="N", help="token limit per reply (default %(default)s)")
     g.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature (default %(default)s)")
-    g.add_argument("--retries", type=int, default=5, help="retries of a failed request (default %(default)s)")
-    g.add_argument("--retry-backoff", type=float, default=0.5, metavar="S",
+    g.add_argument("--retries", type=non_negative_int, default=5, metavar="N", help="retries of a failed request (default %(default)s)")
+    g.add_argument("--retry-backoff", type=non_negative_float, default=0.5, metavar="S",
                    help="first wait before a retry, doubled each time (default %(default)s)")
-    g.add_argument("--request-timeout", type=float, default=600.0, metavar="S",
+    g.add_argument("--request-timeout", type=positive_float, default=600.0, metavar="S",
                    help="seconds per model request (default %(default)s)")
     g.add_argument("--extra-body", type=_json_object, default=None, metavar="JSON",
                    help="a JSON object merged into every request body (e.g. vLLM sampling options)")
     g = p.add_argument_group("difficulty scoring")
     g.add_argument("--score-with", metavar="URL", help="a served model plays each new env's unit tests")
     g.add_argument("--score-model-name", help="model name for --score-with (default: the server's first)")
-    g.add_argument("--score-samples", type=int, default=d.score_samples, metavar="N",
+    g.add_argument("--score-samples", type=positive_count, default=d.score_samples, metavar="N",
                    help="episodes per unit test when scoring (default %(default)s)")
     g.add_argument("--max-pass-rate", type=float, default=d.max_pass_rate, metavar="P",
                    help="drop envs the scoring model passes more often than this (paper: 0.25; default %(default)s)")
@@ -105,7 +105,7 @@ def register(sub: Any) -> None:
     g.add_argument("--step-timeout", type=float, default=10.0, metavar="S",
                    help="seconds per sandbox request: an import, solve(), a probe (default %(default)s)")
     g.add_argument("--memory-mb", type=int, default=1024, metavar="M", help="per worker (default %(default)s)")
-    g.add_argument("--workers", type=int, default=None, metavar="N",
+    g.add_argument("--workers", type=positive_count, default=None, metavar="N",
                    help="sandbox worker processes per env source (default: the runtime's)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                    help="a progress bar per stage on stderr (default: when stderr is a terminal)")
