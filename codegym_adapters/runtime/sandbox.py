@@ -235,6 +235,12 @@ class SandboxRuntime(Runtime):
         assert self._loop is not None
         return self._loop.time()
 
+    def budget_left(self, started: float) -> float:
+        """Seconds left of a call's budget (its deadline plus :data:`RETRY_GRACE_S`) that began at
+        ``started`` (event-loop time); negative once it is spent."""
+        assert self._loop is not None
+        return started + self.limits.step_timeout + RETRY_GRACE_S - self._loop.time()
+
     def retry_timeout(self, started: float) -> float:
         """The deadline of a retry on a fresh worker: the rest of the call's budget (its deadline plus
         :data:`RETRY_GRACE_S`), at least :data:`RETRY_MIN_S`, at most the deadline."""

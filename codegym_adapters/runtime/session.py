@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .sandbox import SandboxRuntime
 
 ATTEMPTS = 8  # tries of one call when innocent bystanders' workers keep dying
+CRASH_RETRIES = 1  # extra fresh workers for a call whose fresh worker also crashed, while its budget lasts
 REBUILDS = 4
 
 
@@ -137,12 +138,13 @@ class SandboxSession(Session):
     async def _run(self, request: str, op: str, name: str, what: str) -> Any:
         """Run one committed request (a step or an attribute read) on the session's worker and return
         its value. A request that breaks its worker is retried once, on a fresh worker (the session
-        rebuilt there by replay) within the rest of the call's budget; only a second failure
-        counts toward quarantine. Raises :class:`_Failed`."""
+        rebuilt there by replay) within the rest of the call's budget (once more if that worker
+        crashed too and budget is left); only a failure of the last try counts toward quarantine. Raises :class:`_Failed`."""
         rt, spec = self._runtime, self._spec
         loop = asyncio.get_running_loop()
         started = loop.time()
         fresh_after: float | None = None
+        crash_retries = CRASH_RETRIES
         for _ in range(ATTEMPTS):
             try:
                 if fresh_after is not None or self._worker is None or not self._worker.alive:
@@ -165,6 +167,12 @@ class SandboxSession(Session):
                 if not lost.culprit:
                     continue
                 if fresh_after is None:
+                    fresh_after = rt._suspect(lost)
+                    continue
+                if lost.kind == CRASHED and crash_retries > 0 and rt.budget_left(started) > 0:
+                    # a fresh worker killed from outside as well (an operator, the OOM killer): a crash is
+                    # quick, so one more fresh worker still answers within the call's budget
+                    crash_retries -= 1
                     fresh_after = rt._suspect(lost)
                     continue
                 text = rt._describe(spec, what, lost)
