@@ -177,8 +177,8 @@ class CodeGymAgentLoop(AgentLoopBase):
         else:  # the same keys as every other trajectory's
             summary = {"env": "", "reward": 0.0, "env_reward": 0.0, "done_reason": "env_error", "turn_limit": 0,
                        "solve_fc_round": 0, "error": what, **EpisodeMetrics().to_dict()}
-            summary_fields = {**{EXTRA_PREFIX + k: v for k, v in summary.items()}, "turn_scores": [],
-                              "tool_rewards": []}
+            summary_fields = {**{EXTRA_PREFIX + k: v for k, v in summary.items()},
+                              EXTRA_PREFIX + "final_observation": "", "turn_scores": [], "tool_rewards": []}
         if self._stream is not None and self._stream.response_length:
             prompt_ids, response_ids, mask, logprobs = self._stream.split(self.response_length)
         else:
