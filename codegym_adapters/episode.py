@@ -13,8 +13,10 @@ episode is over, and the reward. The rules (``architecture.md``, decision 5):
   never more than ``EpisodeConfig.max_turns`` when set), a turn with no call (when ``end_on_no_call``)
   or a failed env end it with reward 0;
 * a turn the token budget cut (``step(text, cut=True)``: the model did not end it itself) is never
-  read or run: the episode ends ``length`` with reward 0, no invalid-call penalty and no ``no_call``;
-  :meth:`Episode.end` (e.g. the budget ran out between turns) ends it ``length`` the same way;
+  read or run: the episode ends ``length`` with reward 0, the cut turn costs no invalid-call penalty
+  and is no ``no_call`` (under ``penalty``, earlier invalid calls still cost theirs: running out the
+  budget must not be a way to escape them); :meth:`Episode.end` (e.g. the budget ran out between
+  turns) ends it ``length`` the same way;
 * a turn is read by :meth:`EpisodeConfig.read_turn` (the call format, and reasoning blocks that are
   never searched for calls), the same for both trainers, ``codegym eval`` and ``codegym play``;
 * an invalid call (unparsable, or naming no action of the env) gets an ``Error: ...`` observation;
@@ -197,7 +199,8 @@ class Episode:
         """Consume one model turn; returns what to feed back. A finished episode answers ``done``.
 
         ``cut``: the token budget ended the turn before the model did (a ``length`` finish). Such a
-        turn is not read: the episode ends ``length`` with reward 0. Never raises for any text.
+        turn is not read: the episode ends ``length`` with reward 0 (less the penalties of earlier
+        invalid calls under ``penalty``). Never raises for any text.
         """
         if self.done:
             return Turn("", True, self.reward, self.done_reason, "no_call")
@@ -271,7 +274,8 @@ class Episode:
         return f"Error: unknown function {shown!r}. Available functions: {', '.join(sorted(self._action_names))}."
 
     async def end(self, reason: str = "length") -> None:
-        """End the episode from outside (e.g. the response-token budget ran out): reward 0."""
+        """End the episode from outside (e.g. the response-token budget ran out): reward 0 (less the
+        penalties of earlier invalid calls under ``penalty``)."""
         if reason not in DONE_REASONS:
             raise ValueError(f"unknown done reason {reason!r}; expected one of {', '.join(DONE_REASONS)}")
         if not self.done:
@@ -283,7 +287,7 @@ class Episode:
         self.env_reward = float(env_reward) if reason == "done" else 0.0
         base = float(self.env_reward > 0) if self.config.reward == "binary" else self.env_reward
         penalty = 0.0
-        if self.config.invalid_call_policy == "penalty" and reason != "length":
+        if self.config.invalid_call_policy == "penalty":  # earlier invalid calls, whatever ended the episode
             penalty = self.config.invalid_penalty * self.metrics.invalid_calls
         self.reward = base - penalty
 

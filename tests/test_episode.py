@@ -222,10 +222,14 @@ def test_a_cut_turn_is_never_run_and_ends_length_with_reward_zero(counter_catalo
     assert (episode.metrics.invalid_calls, episode.metrics.valid_calls, episode.metrics.turns) == (0, 1, 2)
 
 
-def test_length_carries_no_penalty_for_earlier_invalid_calls(counter_catalog):
+def test_length_keeps_the_penalty_of_earlier_invalid_calls_but_the_cut_turn_costs_none(counter_catalog):
+    """Running out the budget must not be a way to escape the penalty of invalid calls already made
+    (a policy would learn to never end its turns); the cut turn itself is not read, so costs nothing."""
     config = EpisodeConfig(invalid_call_policy="penalty", invalid_penalty=0.25)
     episode, _ = _cut_run(counter_catalog, ["<tool_call>{bad</tool_call>"], DONE_2, config)
-    assert (episode.done_reason, episode.reward, episode.metrics.invalid_calls) == ("length", 0.0, 1)
+    assert (episode.done_reason, episode.reward, episode.metrics.invalid_calls) == ("length", -0.25, 1)
+    episode, _ = _cut_run(counter_catalog, [], "<tool_call>{bad", config)
+    assert (episode.done_reason, episode.reward, episode.metrics.invalid_calls) == ("length", 0.0, 0)
 
 
 def test_a_call_only_in_the_reasoning_is_not_run_and_is_counted(counter_catalog):

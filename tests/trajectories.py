@@ -79,7 +79,8 @@ TABLE: tuple[Trajectory, ...] = (
     Trajectory("cut_inside_the_reasoning", lambda o: [CutTurn(f"<think>I should call {o[-1].name} with")],
                0.0, "length"),
     Trajectory("cut_inside_the_json_under_penalty", lambda o: [CutTurn(hm(o[-1])[:25])], 0.0, "length", PENALTY),
-    Trajectory("cut_after_an_invalid_call_under_penalty", lambda o: [BAD_JSON, CutTurn(cg(o[-1]))], 0.0, "length",
+    # the cut turn costs nothing; the invalid call before it keeps its penalty (no escape by the budget)
+    Trajectory("cut_after_an_invalid_call_under_penalty", lambda o: [BAD_JSON, CutTurn(cg(o[-1]))], -0.25, "length",
                PENALTY),
     Trajectory("invalid_then_oracle_feedback", lambda o: [BAD_JSON, *map(cg, o)], 1.0, "done"),
     Trajectory("invalid_then_oracle_penalty", lambda o: [BAD_JSON, *map(cg, o)], 0.75, "done", PENALTY),

@@ -66,26 +66,25 @@ def segments(mask: list[int], ids: list[int]) -> list[tuple[int, list[int]]]:
     return runs
 
 
-def model_turns(record: dict[str, Any], tokenizer: Any, budget: int) -> list[str]:
-    """The texts the episode stepped, in order: every model span (trailing stop tokens left out, as the
-    agent loop does), except a last span that the response budget cut short (never stepped)."""
+def model_turns(record: dict[str, Any], tokenizer: Any, budget: int) -> list[tuple[str, bool]]:
+    """The texts the episode stepped, in order (trailing stop tokens left out, as the agent loop does),
+    each with whether the response budget cut it short (only the last can be: the loop steps it with
+    ``cut=True``, which the core never reads)."""
     special = frozenset(tokenizer.all_special_ids)
     spans = [ids for m, ids in segments(record["response_mask"], record["response_ids"]) if m == 1]
     runs = segments(record["response_mask"], record["response_ids"])
     cut = (bool(runs) and runs[-1][0] == 1 and len(record["response_ids"]) >= budget
            and runs[-1][1][-1] not in special)  # fmt: skip
-    if cut:
-        spans = spans[:-1]
     texts = []
-    for ids in spans:
+    for i, ids in enumerate(spans):
         end = len(ids)
         while end and ids[end - 1] in special:
             end -= 1
-        texts.append(tokenizer.decode(ids[:end], skip_special_tokens=False))
+        texts.append((tokenizer.decode(ids[:end], skip_special_tokens=False), cut and i == len(spans) - 1))
     return texts
 
 
-async def replay(record: dict[str, Any], texts: list[str], runtime: Any, config: Any) -> dict[str, Any]:
+async def replay(record: dict[str, Any], texts: list[tuple[str, bool]], runtime: Any, config: Any) -> dict[str, Any]:
     """Run the trajectory's model turns through a fresh episode; returns its summary."""
     from codegym_adapters.episode import Episode
     from codegym_adapters.tasks import Task
@@ -95,10 +94,10 @@ async def replay(record: dict[str, Any], texts: list[str], runtime: Any, config:
     episode = Episode(runtime, task, config)
     try:
         await episode.start()
-        for text in texts:
+        for text, cut in texts:
             if episode.done:
                 break
-            await episode.step(text)
+            await episode.step(text, cut=cut)
         if not episode.done:
             await episode.end("length")
         return episode.summary()
