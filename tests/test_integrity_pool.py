@@ -115,7 +115,9 @@ def test_a_template_killed_from_outside_is_restarted_and_no_episode_is_lost():
             halves = [len(e.calls) // 2 for e in episodes]
             first = [await drive(s, e.calls[:h]) for s, e, h in zip(sessions, episodes, halves, strict=True)]
             old = runtime._pool.template.pid
+            workers = runtime.worker_pids()
             os.kill(old, signal.SIGKILL)  # its workers die with it
+            assert wait_gone([old, *workers]) == []  # before the second half: every call must find them gone
             second = [await drive(s, e.calls[h:]) for s, e, h in zip(sessions, episodes, halves, strict=True)]
             for s in sessions:
                 await s.close()
