@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from . import pyast
+
 REQUIRED_METHODS = ("step", "reset", "Observe", "Done", "get_ref_answer", "solve", "from_env_str")
 REQUIRED_PROPERTIES = ("finished", "reward")
 REQUIRED_ATTRIBUTES = ("func_mapping",)  # assigned on self, usually in __init__
@@ -40,7 +42,7 @@ def class_shape(source: str, class_name: str) -> ClassShape:
 
     Raises ``SyntaxError`` if the source does not parse and ``LookupError`` if the class is absent.
     """
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     if class_name not in classes:
         raise LookupError(f"no class {class_name!r} defined at the top level")

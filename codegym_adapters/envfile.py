@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from functools import lru_cache
 
+from . import pyast
 from .envstring import parse_env_string
 from .errors import CodeGymError
 
@@ -94,7 +95,7 @@ def _known_keys(source: str, class_name: str) -> frozenset[str]:
 
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
+        return pyast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
@@ -164,7 +165,7 @@ def _literal(node: ast.AST, names: dict[str, object]) -> tuple[bool, object]:
     if isinstance(node, ast.Name):
         return (True, names[node.id]) if node.id in names else (False, None)
     try:
-        return True, ast.literal_eval(node)
+        return True, pyast.literal_eval(node)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False, None
 

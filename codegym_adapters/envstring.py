@@ -13,12 +13,12 @@ every ``@``; we split on the first ``@`` after the env name only, and accept bot
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pyast
 from .errors import OptionsError
 
 DATA_SOURCE_PREFIXES = ("codegym_v1", "codegym_gym_v1", "codegym")
@@ -56,7 +56,7 @@ def parse_options(text: str, *, env: str = "") -> dict[str, Any]:
         value = json.loads(text)
     except (ValueError, RecursionError):
         try:
-            value = ast.literal_eval(text)
+            value = pyast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
             snippet = text if len(text) <= 80 else text[:77] + "..."
             raise OptionsError(

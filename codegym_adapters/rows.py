@@ -24,7 +24,6 @@ as text is read by :func:`read_extra_info` (JSON, or a Python literal as upstrea
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import warnings
@@ -32,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import pyast
 from .envstring import parse_env_string
 from .errors import CodeGymError, OptionsError
 from .tasks import DEFAULT_DATA_SOURCE, parse_trajectory
@@ -102,7 +102,7 @@ def read_extra_info(value: Any) -> dict[str, Any]:
         loaded = json.loads(value)
     except ValueError:
         try:
-            loaded = ast.literal_eval(value.strip())
+            loaded = pyast.literal_eval(value.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return {}
     return dict(loaded) if isinstance(loaded, Mapping) else {}

