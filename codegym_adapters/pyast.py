@@ -7,13 +7,17 @@ parses too (an env's ``literal_eval`` in the in-process runtime's executor, a to
 first parse fails with ``SystemError: AST constructor recursion depth mismatch``. The failed call leaves
 nothing behind (the counter is reset at the start of every conversion), so it is safe to run it again.
 
-Every parse in this package goes through here: one lock keeps our own threads from meeting each
-other, and a bounded retry absorbs a meeting with a thread that does not take the lock.
+Every parse in this package goes through here. A thread can only get in during the conversion
+through Python code run from inside it, and the only such code is a finalizer run by the cyclic
+garbage collector; so the collector is paused for the length of one parse (milliseconds), which makes
+our conversion atomic. A lock keeps our own threads from pausing and resuming it under each other,
+and a bounded retry is a last resort.
 """
 
 from __future__ import annotations
 
 import ast
+import gc
 import threading
 from typing import Any
 
@@ -30,7 +34,13 @@ def parse(source: str, mode: str = "exec") -> ast.AST:
     for attempt in range(_ATTEMPTS):
         try:
             with _LOCK:
-                return ast.parse(source, mode=mode)
+                collecting = gc.isenabled()
+                gc.disable()
+                try:
+                    return ast.parse(source, mode=mode)
+                finally:
+                    if collecting:
+                        gc.enable()
         except SystemError as error:
             if _RACE not in str(error) or attempt == _ATTEMPTS - 1:
                 raise

@@ -29,19 +29,34 @@ pytestmark = pytest.mark.timeout(180)
 ROUND = [step("Attack"), step("Observe"), step("Done", answer=8)]  # 8 is a wrong answer: the value is 7
 
 
-# -- 1. cross-env tampering: only the attacker's own process is reached ------------------------------
-@pytest.mark.parametrize("env", ["JsonLoadsPatchEnv", "HostPatchEnv", "SettraceEnv", "FrameWalkEnv",
-                                 "GcObjectsEnv", "CalendarPoisonEnv"])
-def test_tampering_with_shared_code_reaches_no_other_env(env):
-    run = run_attack(env, ROUND * 2)
-    assert len(run.steps) == 7  # it ran: opened, then every call answered
+# -- 1. cross-env tampering: only the attacker's own process is reached, and the worker notices -------
+@pytest.mark.parametrize(("env", "sessions", "caught"), [
+    ("JsonLoadsPatchEnv", 1, "json.loads was replaced"),
+    ("HostPatchEnv", 1, "codegym_adapters.runtime.host.EnvHost._status was replaced"),
+    ("CalendarPoisonEnv", 1, "sys.modules['calendar'] was replaced or removed"),
+    ("SettraceEnv", 1, "a trace or profile function was installed"),
+    ("FrameWalkEnv", 2, "changed between its own calls"),  # it reaches its sibling session
+])
+def test_tampering_with_the_worker_quarantines_the_attacker(env, sessions, caught):
+    run = run_attack(env, ROUND, sessions=sessions)
+    reason = run.quarantined.get(run.spec.source_hash, "")
+    assert reason.startswith("env code tampered with its worker process: ") and caught in reason
+    assert run.failures == {run.spec.source_hash: 1} and run.counters["tampering"] == 1
+    ended = [r for _, r, _ in run.steps if not isinstance(r, StepResult) or r.fatal]
+    assert ended and all(caught in str(r if not isinstance(r, StepResult) else r.observation) or
+                         "quarantined" in str(r if not isinstance(r, StepResult) else r.observation) for r in ended)
+    # every Done answers wrongly; an env may reward its own session on any call (FrameWalkEnv's Attack
+    # does: that is its own verdict), but no reward reached a session through another one
+    rewarded = [what for what, r, _ in run.steps if isinstance(r, StepResult) and r.reward > 0]
+    assert rewarded in ([], ["Attack"])
 
 
-def test_a_module_patching_json_loads_breaks_only_itself():
-    run = run_attack("JsonLoadsPatchEnv", ROUND)
-    done = run.results[-1]  # its own worker parses requests with the patched json.loads
-    assert done.error == CRASHED and "channel" in done.observation
-    assert run.ended_badly()
+def test_a_heap_walk_is_refused_in_the_worker():
+    run = run_attack("GcObjectsEnv", ROUND, sessions=2)
+    attacks = [r for what, r, _ in run.steps if what == "Attack"]
+    assert len(attacks) == 2 and all("no heap walk" in r.observation and "not allowed" in r.observation
+                                     for r in attacks)
+    assert [r.reward for what, r, _ in run.steps if what == "Done"] == [0.0, 0.0]
 
 
 # -- 2. the channel: stolen requests, forged replies of every wrong shape -----------------------------

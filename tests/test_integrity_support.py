@@ -122,27 +122,37 @@ class AttackRun:
                 or any(isinstance(r, BaseException) or r.error or r.fatal for _, r, _ in self.steps))
 
 
-async def _attack(runtime: SandboxRuntime, env: str, calls: list[ToolCall], run: AttackRun) -> None:
-    start = time.monotonic()
-    try:
-        session = await runtime.open(env)
-    except CodeGymError as exc:
-        run.steps.append(("open", exc, time.monotonic() - start))
-        return
-    run.steps.append(("open", StepResult(session.info.reset_observation), time.monotonic() - start))
-    for call in calls:
-        if call.name == SLEEP:
-            await asyncio.sleep(call.arguments["s"])
-            continue
+async def _attack(runtime: SandboxRuntime, env: str, calls: list[ToolCall], run: AttackRun, sessions: int) -> None:
+    """Open ``sessions`` sessions of the attack env (GRPO's samples of one prompt), then run the calls
+    on each of them at once."""
+    async def open_one() -> Any:
         start = time.monotonic()
-        result = await session.step(call)
-        run.steps.append((call.name, result, time.monotonic() - start))
-    await session.close()
+        try:
+            session = await runtime.open(env)
+        except CodeGymError as exc:
+            run.steps.append(("open", exc, time.monotonic() - start))
+            return None
+        run.steps.append(("open", StepResult(session.info.reset_observation), time.monotonic() - start))
+        return session
+
+    async def play(session: Any) -> None:
+        for call in calls:
+            if call.name == SLEEP:
+                await asyncio.sleep(call.arguments["s"])
+                continue
+            start = time.monotonic()
+            result = await session.step(call)
+            run.steps.append((call.name, result, time.monotonic() - start))
+        await session.close()
+
+    opened = [s for s in [await open_one() for _ in range(sessions)] if s is not None]
+    await asyncio.gather(*(play(s) for s in opened))
 
 
-def run_attack(name: str, calls: list[ToolCall], options: dict[str, Any] | None = None,
+def run_attack(name: str, calls: list[ToolCall], options: dict[str, Any] | None = None, sessions: int = 1,
                **limits: Any) -> AttackRun:
-    """Run the attack env ``name`` (its calls, in order) on a sandbox runtime beside HONEST honest
+    """Run the attack env ``name`` (its calls, in order, in each of ``sessions`` sessions of it) on a
+    sandbox runtime beside HONEST honest
     episodes: half are opened before the attack, half after it opened. Asserts the acceptance
     criteria that hold for every attack: every honest result equals its clean run, every attacking
     call returns within deadline + 2 s, no honest source is blamed or quarantined, and nothing
@@ -161,7 +171,7 @@ def run_attack(name: str, calls: list[ToolCall], options: dict[str, Any] | None 
             done_early = await asyncio.gather(*(drive(s, e.calls[:h]) for s, e, h in zip(firsts, early, halves,
                                                                                           strict=True)))
             attack = asyncio.get_running_loop().create_task(
-                _attack(runtime, f"{name}@{json.dumps(options or {})}", calls, run))
+                _attack(runtime, f"{name}@{json.dumps(options or {})}", calls, run, sessions))
             await asyncio.sleep(0.1)  # the attack env is open (its module ran) and its calls are in flight
 
             async def late_episode(e: Honest) -> list[tuple]:

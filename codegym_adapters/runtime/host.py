@@ -166,6 +166,11 @@ class EnvHost:
             elapsed_s=time.perf_counter() - start,
         )
 
+    def status(self, sid: Any) -> tuple[bool, float, str | None]:
+        """Session ``sid``'s ``(finished, reward, why the reward is refused or None)``, read from its env
+        now (its ``finished`` and ``reward`` properties). Raises ``KeyError`` for a session not open."""
+        return self._status(self._envs[sid])
+
     def _status(self, env: Any) -> tuple[bool, float, str | None]:
         """``(finished, reward, why the reward is refused or None)``; a reward property that raises
         counts as 0 (CodeGym envs set it only at Done)."""

@@ -65,6 +65,7 @@ from .limits import SandboxLimits
 from .pool import RemoteError, WorkerLost, WorkerPool, WorkerProcess
 from .replies import DEFAULT_REWARD_RANGE
 from .session import ATTEMPTS, SandboxSession
+from .tamper import TAMPERING
 
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 EnvArg = str | EnvRef | tuple[EnvSpec, dict[str, Any]]
@@ -219,6 +220,18 @@ class SandboxRuntime(Runtime):
             self._quarantined[spec.source_hash] = f"{count} failures, the last: {what}"
             log.warning("sandbox: env %s quarantined after %d failures (last: %s)", spec.name, count, what)
 
+    def _tampered(self, spec: EnvSpec, err: RemoteError) -> str:
+        """A worker of ``spec``'s source reported that env code changed the worker (:mod:`.tamper`).
+        Only that source's code ran there, so the blame is proven: the source is quarantined at once.
+        Returns the text for the caller's error."""
+        if spec.source_hash not in self._quarantined:
+            self.stats["env_failures"] += 1
+            self.stats["tampering"] += 1
+            self._failures[spec.source_hash] += 1
+            self._quarantined[spec.source_hash] = str(err)
+            log.warning("sandbox: env %s quarantined: %s", spec.name, err)
+        return f"env {spec.name} is quarantined for this run: {err}"
+
     def _describe(self, spec: EnvSpec, what: str, lost: WorkerLost) -> str:
         if lost.kind == TIMEOUT:
             return f"{what} on {spec.name} exceeded the {float(self.limits.step_timeout)} s step deadline"
@@ -278,6 +291,8 @@ class SandboxRuntime(Runtime):
                 self._record_failure(spec, text)
                 raise (EnvLoadError if message["op"] == "open" else EnvLimitError)(text) from None
             except RemoteError as err:
+                if err.kind == TAMPERING:
+                    raise EnvLoadError(self._tampered(spec, err)) from None
                 raise _codegym_error(err, spec) from None
         raise EnvLimitError(f"{what} on {spec.name} could not run: its workers kept failing")
 

@@ -27,6 +27,7 @@ from .base import (
     StepResult,
 )
 from .replies import safe_text
+from .tamper import TAMPERING
 from .workerproc import RemoteError, WorkerLost, WorkerProcess
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class SandboxSession(Session):
                 rt._record_failure(spec, "a replay gave different answers")
                 return self._fail(text, NONDETERMINISTIC)
             except RemoteError as err:
+                if err.kind == TAMPERING:
+                    return self._fail(rt._tampered(spec, err), QUARANTINED)
                 return self._fail(f"{spec.name} could not be rebuilt after its worker failed: {err}", CRASHED)
             except asyncio.CancelledError:
                 worker.request({"op": "close", "sid": self._sid})
@@ -179,6 +182,8 @@ class SandboxSession(Session):
                 rt._record_failure(spec, text)
                 raise _Failed(StepResult(f"Error: {text}; the call was not applied.", error=lost.kind)) from None
             except RemoteError as err:
+                if err.kind == TAMPERING:
+                    raise _Failed(self._fail(rt._tampered(spec, err), QUARANTINED)) from None
                 raise _Failed(self._fail(f"{spec.name} failed in its worker on {what}: {err}", CRASHED)) from None
             except CodeGymError as exc:
                 raise _Failed(self._fail(str(exc), CRASHED)) from None

@@ -13,7 +13,9 @@ Requests are ``{"id", "op", ...}``; every request gets exactly one reply, in ord
 worker that an env has bloated. The first ``load`` fixes the worker's source: a request for any
 other source is refused (the parent never sends one; this is a second lock on that door). The
 worker exits when its request pipe closes. Nothing here is trusted by the parent
-(:mod:`.replies`): env code runs in this process and can write to the channel.
+(:mod:`.replies`): env code runs in this process and can write to the channel. Before it answers a
+request the worker checks that env code left its machinery alone (:mod:`.tamper`); if not, it answers
+``{"ok": false, "type": "EnvTampering", ...}`` instead and exits.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from .channel import FrameReader, frame
 from .host import EnvHost, said
+from .tamper import TAMPERING, Tripwire
 
 # Modules env files import (codegym-format.md), loaded by the template so a worker starts warm.
 PRELOAD = (
@@ -78,6 +81,9 @@ class Worker:
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.load_errors: dict[str, tuple[str, str]] = {}
+        # taken last, before any env code: what env code must leave as it found it (see .tamper)
+        self.tripwire = Tripwire([(self, ("max_bytes", "chan_in", "chan_out", "statm", "page")),
+                                  (self.host, ("max_observation_chars", "reward_range"))])
 
     def rss(self) -> int:
         try:
@@ -121,15 +127,29 @@ class Worker:
                 self.handle(request)
 
     def handle(self, request: dict[str, Any]) -> None:
+        """Run one request and answer it; raises :class:`Tampered` (ending the worker) instead of
+        answering when env code changed the worker (:mod:`.tamper`): nothing it computed is sent."""
         rid = request.get("id")
+        reply: dict[str, Any]
         try:
             value = getattr(self, "op_" + str(request.get("op")))(request)
-            self.reply({"id": rid, "ok": True, "value": value})
+            reply = {"id": rid, "ok": True, "value": value}
         except MemoryError:
-            self.reply({"id": rid, "ok": False, "type": "MemoryError", "message": "out of memory"})
+            reply = {"id": rid, "ok": False, "type": "MemoryError", "message": "out of memory"}
+        except Tampered as exc:
+            reply = {"id": rid, "ok": False, "type": TAMPERING, "message": str(exc)}
         except BaseException as exc:  # env code may raise anything, SystemExit included
             kind = exc.kind if isinstance(exc, _Remote) else type(exc).__name__
-            self.reply({"id": rid, "ok": False, "type": kind, "message": said(exc)})
+            reply = {"id": rid, "ok": False, "type": kind, "message": said(exc)}
+        if reply.get("type") == TAMPERING:
+            problem = reply["message"]
+        else:
+            problem = self.tripwire.check(all_modules=request.get("op") in ("load", "open", "close"))
+        if problem is not None:
+            self.reply({"id": rid, "ok": False, "type": TAMPERING,
+                        "message": f"env code tampered with its worker process: {problem}"})
+            raise Tampered(problem)
+        self.reply(reply)
 
     # -- operations ------------------------------------------------------------------------------
     def _source(self, request: dict[str, Any]) -> str:
@@ -157,6 +177,7 @@ class Worker:
         source_hash = self._source(request)
         try:
             opened = self.host.open(request["sid"], source_hash, request["options"], request["label"])
+            self.tripwire.after_call(request["sid"], self.host.status(request["sid"]))
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             if type(exc).__module__.startswith("codegym_adapters"):
                 raise
@@ -166,22 +187,33 @@ class Worker:
         return opened
 
     def op_step(self, request: dict[str, Any]) -> dict[str, Any]:
+        sid = request["sid"]
         try:
-            result = self.host.step(request["sid"], request["name"], request["args"])
+            status = self.host.status(sid)
         except KeyError:
-            raise _Remote("CodeGymError", f"session {request['sid']} is not open in this worker") from None
+            raise _Remote("CodeGymError", f"session {sid} is not open in this worker") from None
+        problem = self.tripwire.before_step(sid, status)
+        if problem is not None:
+            raise Tampered(problem)
+        try:
+            result = self.host.step(sid, request["name"], request["args"])
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the env
             name = request["name"]
+            self.tripwire.after_call(sid, self.host.status(sid))
             return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {said(exc)}"[:2000],
                     "finished": False, "reward": 0.0, "error": "exception"}
+        self.tripwire.after_call(sid, self.host.status(sid))
         return {"observation": result.observation, "finished": result.finished, "reward": result.reward,
                 "error": result.error}  # fatal follows from the error kind (invalid_reward)
 
     def op_attribute(self, request: dict[str, Any]) -> Any:
-        return self.host.attribute(request["sid"], request["name"])
+        value = self.host.attribute(request["sid"], request["name"])
+        self.tripwire.after_call(request["sid"], self.host.status(request["sid"]))
+        return value
 
     def op_close(self, request: dict[str, Any]) -> None:
         self.host.close(request["sid"])
+        self.tripwire.forget(request["sid"])
 
     def op_oracle(self, request: dict[str, Any]) -> dict[str, Any]:
         trace = self.host.oracle(self._source(request), request["options"], request["label"])
@@ -196,6 +228,10 @@ class Worker:
 
     def op_ping(self, request: dict[str, Any]) -> int:
         return len(self.host)
+
+
+class Tampered(Exception):
+    """Env code changed the worker (the message says what): the worker reports it and ends."""
 
 
 class _Remote(Exception):
