@@ -39,10 +39,32 @@ if [ "$only" = all ] || [ "$only" = core ]; then
   "$VENV/bin/ruff" check . || failed+=("ruff")
   run_suite core "$VENV/bin/pytest" tests --ignore=tests/verl --ignore=tests/openrlhf -q "$@"
 fi
+# Disk: the train venv needs about 10 GB while it is built (torch 2.11.0 with its CUDA libraries). Where
+# the disk is short, make room first: pip's cache, then (under CI only, where nothing is kept) the venvs
+# of the suites that already ran. Elsewhere, only say so: your venvs are yours.
+free_gb() { echo $(( $(df -Pk "$ROOT" | awk 'NR==2 {print $4}') / 1024 / 1024 )); }
+make_room() {
+  local need="$1"; shift
+  [ "$(free_gb)" -ge "$need" ] && return 0
+  echo "==> disk: $(free_gb) GB free, the next venv needs about $need GB: clearing pip's cache"
+  "$VENV/bin/python" -m pip cache purge >/dev/null 2>&1 || true
+  for done_venv in "$@"; do
+    [ "$(free_gb)" -ge "$need" ] && return 0
+    if [ -n "${CI:-}" ] && [ -d "$done_venv" ]; then
+      echo "==> disk: $(free_gb) GB free: removing $done_venv (its suite has run; CI keeps nothing)"
+      rm -rf "$done_venv"
+    fi
+  done
+  [ "$(free_gb)" -ge "$need" ] || echo "!! disk: only $(free_gb) GB free; the next venv needs about $need GB" >&2
+}
+
+ran=()
 for trainer in verl openrlhf train; do
   if { [ "$only" = all ] || [ "$only" = "$trainer" ]; } && [ -f "scripts/venv-$trainer.sh" ]; then
+    if [ "$trainer" = train ] && [ ! -d "$ROOT/.venv-train" ]; then make_room 10 "${ran[@]}"; fi
     bash "scripts/venv-$trainer.sh"
     run_suite "$trainer" "$ROOT/.venv-$trainer/bin/pytest" "tests/$trainer" -q -p no:cacheprovider "$@"
+    ran+=("$ROOT/.venv-$trainer")
   fi
 done
 
