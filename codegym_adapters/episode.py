@@ -284,6 +284,8 @@ class Episode:
     def _finish(self, reason: str, env_reward: float = 0.0) -> None:
         self.done = True
         self.done_reason = reason
+        if reason == "env_error":  # an env that failed to open, or failed outside a step, is one env error
+            self.metrics.env_errors = max(self.metrics.env_errors, 1)
         self.env_reward = float(env_reward) if reason == "done" else 0.0
         base = float(self.env_reward > 0) if self.config.reward == "binary" else self.env_reward
         penalty = 0.0

@@ -127,6 +127,7 @@ def test_unloadable_env_ends_with_env_error(counter_catalog):
     assert (episode.done, episode.done_reason, episode.reward, turns) == (True, "env_error", 0.0, [])
     assert "unknown env" in episode.error
     assert episode.summary()["done_reason"] == "env_error"
+    assert episode.metrics.env_errors == 1  # counted, so eval's "env errors" never says 0 beside env_error=N
 
 
 def test_summary_keys_are_stable(counter_catalog):
