@@ -7,8 +7,10 @@ prometheus-client). Without a token the server only listens on a loopback addres
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
+import socket
 from typing import Any
 
 from .catalog import Catalog
@@ -83,8 +85,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(token=token, idle_timeout_s=args.idle_timeout, max_request_bytes=args.max_request_bytes,
                           max_sessions=args.max_sessions, port=args.port)
     app = build_app(lambda: make_runtime_from_args(args, catalog), catalog, config)
-    print(f"codegym serve: {len(catalog)} envs, runtime {args.runtime}, on http://{args.host}:{args.port} "
+    listener = _listen(args.host, args.port)  # bound before the URL is printed: a taken port is an error first
+    port = listener.getsockname()[1]  # the real one where --port 0 asked for any free port
+    print(f"codegym serve: {len(catalog)} envs, runtime {args.runtime}, on http://{args.host}:{port} "
           f"({'token required' if token else 'no token: loopback only'})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", backlog=4096,
-                timeout_keep_alive=30, limit_concurrency=None)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", backlog=4096, timeout_keep_alive=30,
+                                           limit_concurrency=None))
+    server.run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; raises ``ValueError`` saying why it cannot be had."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot listen on {host}: the name does not resolve ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    try:
+        return socket.create_server(address, family=family, backlog=4096)
+    except OSError as exc:
+        taken = exc.errno == errno.EADDRINUSE
+        raise ValueError(f"cannot listen on {host}:{port}: " + (
+            "the port is in use (another codegym serve? pick another with --port)" if taken else
+            exc.strerror or str(exc))) from None

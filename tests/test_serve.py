@@ -217,3 +217,14 @@ def test_serve_refuses_a_non_loopback_address_without_a_token():
                          capture_output=True, text=True, cwd=REPO, timeout=60,
                          env={k: v for k, v in os.environ.items() if k != "CODEGYM_SERVE_TOKEN"})
     assert out.returncode == 2 and "without a token" in out.stderr
+
+
+def test_serve_on_a_taken_port_says_so_and_prints_no_url():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "codegym_adapters.cli", "serve", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in done.stderr
