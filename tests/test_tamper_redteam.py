@@ -15,6 +15,7 @@ import signal
 import pytest
 from test_integrity_support import catalog, pause, run_attack, step
 
+from codegym_adapters.errors import EnvLoadError
 from codegym_adapters.runtime.base import StepResult
 from codegym_adapters.runtime.sandbox import SandboxRuntime
 
@@ -102,7 +103,7 @@ def test_teaching_json_numpy_is_not_tampering():
 @pytest.mark.xfail(strict=True, reason="finding FP-2: a finished property that reads the clock (a time "
                    "limit) changes between calls and is reported as another session reaching into it")
 def test_a_time_limit_is_not_tampering():
-    run = run_attack("ClockEnv@" + '{"time_limit": 0.3}', [step("Observe"), pause(0.6), step("Observe")])
+    run = run_attack("ClockEnv", [step("Observe"), pause(0.6), step("Observe")], options={"time_limit": 0.3})
     assert run.quarantined == {}
     assert run.results[-1].finished and not run.results[-1].fatal
 
@@ -111,7 +112,7 @@ def test_a_time_limit_is_not_tampering():
                    "attribute is quarantined at once as a tamperer ('code of another session reached into "
                    "it'), not treated as an env failure")
 def test_state_shared_by_sessions_of_one_env_is_not_called_tampering():
-    run = run_attack("SharedMovesEnv@" + '{"max_moves": 3}', [step("Observe"), step("Observe"), step("Observe")],
+    run = run_attack("SharedMovesEnv", [step("Observe"), step("Observe"), step("Observe")], options={"max_moves": 3},
                      sessions=2)
     reason = next(iter(run.quarantined.values()), "")
     assert not reason.startswith(TAMPERED), reason
@@ -130,8 +131,11 @@ def test_a_worker_started_under_a_tracer_is_not_tampering(tmp_path, monkeypatch)
 
     async def main():
         async with SandboxRuntime(catalog(), step_timeout=5.0) as runtime:
-            async with await runtime.open("MonthDaysEnv") as session:
-                result = await session.step(step("Observe"))
+            try:
+                async with await runtime.open("MonthDaysEnv") as session:
+                    result = await session.step(step("Observe"))
+            except EnvLoadError as exc:  # today: quarantined on its load, before any call
+                result = StepResult(str(exc), fatal=True)
             return result, runtime.quarantined()
 
     result, quarantined = asyncio.run(main())
@@ -155,9 +159,11 @@ QUIET = {
 def test_quiet_tampering_is_caught(kind):
     run = run_attack("QuietTamperEnv", [step("Attack", kind=kind), step("Observe"), step("Done", answer=8)],
                      sessions=2)
-    # what should happen: the tampering is caught and no call of either session is rewarded
-    assert rewarded(run) == [], f"rewarded without being caught: {rewarded(run)}"
-    assert run.quarantined.get(run.spec.source_hash, "").startswith(TAMPERED)
+    # what should happen: the tampering is caught, and no call is rewarded but (at most) the Attack that
+    # rewards its own session (an env's verdict on itself); today: no quarantine, and Done(8) or a
+    # sibling's Observe is reported with reward 1.0
+    assert run.quarantined.get(run.spec.source_hash, "").startswith(TAMPERED), rewarded(run)
+    assert rewarded(run) in ([], ["Attack"])
 
 
 LOUD = {
