@@ -179,3 +179,26 @@ LOUD = {
 def test_caught_tampering_always_quarantines(kind):
     run = run_attack("QuietTamperEnv", [step("Attack", kind=kind), step("Observe"), step("Done", answer=8)])
     assert run.quarantined.get(run.spec.source_hash, "").startswith(TAMPERED), run.quarantined
+
+
+@pytest.mark.xfail(strict=True, reason="finding: op_attribute records a session's status without first "
+                   "comparing it (no before_step), so reading any attribute of a sibling-tampered session "
+                   "launders the tampered status into its baseline")
+def test_an_attribute_read_does_not_launder_a_siblings_tampering():
+    async def main():
+        async with SandboxRuntime(catalog(), step_timeout=5.0) as runtime:
+            a, b = await runtime.open("FrameWalkEnv"), await runtime.open("FrameWalkEnv")
+            await a.step(step("Attack"))  # rewards every env of its worker, b's included
+            await b.attribute("value")  # e.g. the HTTP server's get_attribute, or rounds.py's step_count
+            result = await b.step(step("Observe"))
+            return result, runtime.quarantined()
+
+    result, quarantined = asyncio.run(main())
+    assert result.reward == 0.0 and quarantined, (result, quarantined)
+
+
+def test_a_check_that_never_ends_ends_at_the_deadline():
+    """Held: a lying sys.modules entry that spins inside the check breaks its worker's deadline; the
+    call returns in time, nobody else is blamed (run_attack asserts both)."""
+    run = run_attack("QuietTamperEnv", [step("Attack", kind="check_hang"), step("Observe")])
+    assert run.ended_badly()

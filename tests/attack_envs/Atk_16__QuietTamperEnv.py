@@ -11,7 +11,8 @@ Attack(kind=...) picks the technique (see the test file tests/test_tamper_redtea
   checks passed, and patches json.dumps for this one reply only;
 - huge_message: a tampering whose description is too large to be sent as a tampering report;
 - base_exception: the check itself raises a BaseException (the worker dies without a report);
-- close_del: the env's __del__ tampers with json.loads when its session is closed.
+- close_del: the env's __del__ tampers with json.loads when its session is closed;
+- check_hang: a lying sys.modules entry spins forever inside the check (must end at the deadline).
 The forged replies all turn a finished step's reward into 1.0 (every Done here answers wrongly).
 """
 import ast
@@ -51,8 +52,14 @@ class _LyingModule:
             return real(_forge(obj), *args, **kwargs)
 
         if sys._getframe(1).f_code.co_name == "_check_modules":
+            if self.spin:
+                while True:
+                    pass
             json.dumps = once
         return types.ModuleType
+
+    def __init__(self, spin=False):
+        self.spin = spin
 
 
 class _HashBomb(str):
@@ -167,6 +174,8 @@ class QuietTamperEnv(gymnasium.Env):
                         env.get_ref_answer = lambda: 8  # its own Done(8) is now right
         elif kind == "check_hook":
             sys.modules[f"quiet_tamper_{id(self)}"] = _LyingModule()
+        elif kind == "check_hang":
+            sys.modules[f"quiet_tamper_spin_{id(self)}"] = _LyingModule(spin=True)
         elif kind == "huge_message":
             sys.modules["x" * 17_000_000] = 42
         elif kind == "base_exception":
