@@ -151,6 +151,8 @@ QUIET = {
     "deferred_sibling": "a sibling env's own state (not its status) can be set so its NEXT call rewards",
     "check_hook": "env code runs inside the check (a lying __class__ in sys.modules) after the other "
                   "checks passed, and patches json.dumps for this one reply",
+    "alarm_forge": "a signal handler (an interval timer) edits the reply dict in the worker's frame after "
+                   "the env code ran: nothing is replaced, so nothing is seen, and every later reply is forged",
 }
 
 

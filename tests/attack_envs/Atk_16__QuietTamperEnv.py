@@ -12,6 +12,8 @@ Attack(kind=...) picks the technique (see the test file tests/test_tamper_redtea
 - huge_message: a tampering whose description is too large to be sent as a tampering report;
 - base_exception: the check itself raises a BaseException (the worker dies without a report);
 - close_del: the env's __del__ tampers with json.loads when its session is closed;
+- alarm_forge: a fast interval timer's handler finds the worker's reply in its frames and forges it
+  (no code is replaced at all: nothing for the tripwire to see, and it lasts for every later reply);
 - check_hang: a lying sys.modules entry spins forever inside the check (must end at the deadline).
 The forged replies all turn a finished step's reward into 1.0 (every Done here answers wrongly).
 """
@@ -174,6 +176,20 @@ class QuietTamperEnv(gymnasium.Env):
                         env.get_ref_answer = lambda: 8  # its own Done(8) is now right
         elif kind == "check_hook":
             sys.modules[f"quiet_tamper_{id(self)}"] = _LyingModule()
+        elif kind == "alarm_forge":
+            import signal
+
+            def handler(signum, frame):
+                while frame is not None:
+                    if frame.f_code.co_name == "handle":
+                        reply = frame.f_locals.get("reply")
+                        if isinstance(reply, dict):
+                            _forge(reply)
+                        return
+                    frame = frame.f_back
+
+            signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
         elif kind == "check_hang":
             sys.modules[f"quiet_tamper_spin_{id(self)}"] = _LyingModule(spin=True)
         elif kind == "huge_message":
