@@ -75,7 +75,7 @@ def load_env_module(source: str, class_name: str, env_name: str = "") -> types.M
     module = types.ModuleType(f"codegym_env_{re.sub(r'[^0-9A-Za-z_]', '_', label)}")
     module.__file__ = f"<codegym env {label}>"
     try:
-        code = compile(source, module.__file__, "exec")
+        code = compile(source, module.__file__, "exec", dont_inherit=True)  # none of our __future__ flags
         exec(code, module.__dict__)  # noqa: S102 - running env code is the point; runtimes isolate it
     except SyntaxError as exc:
         raise EnvLoadError(f"env {label}: syntax error at line {exc.lineno}: {exc.msg}") from None

@@ -35,7 +35,6 @@ ROUND = [step("Attack"), step("Observe"), step("Done", answer=8)]  # 8 is a wron
     ("HostPatchEnv", 1, "codegym_adapters.runtime.host.EnvHost._status was replaced"),
     ("CalendarPoisonEnv", 1, "sys.modules['calendar'] was replaced or removed"),
     ("SettraceEnv", 1, "a trace or profile function was installed"),
-    ("FrameWalkEnv", 2, "changed between its own calls"),  # it reaches its sibling session
 ])
 def test_tampering_with_the_worker_quarantines_the_attacker(env, sessions, caught):
     run = run_attack(env, ROUND, sessions=sessions)
@@ -49,6 +48,15 @@ def test_tampering_with_the_worker_quarantines_the_attacker(env, sessions, caugh
     # does: that is its own verdict), but no reward reached a session through another one
     rewarded = [what for what, r, _ in run.steps if isinstance(r, StepResult) and r.reward > 0]
     assert rewarded in ([], ["Attack"])
+
+
+def test_a_frame_walk_into_a_sibling_session_fails_that_session():
+    run = run_attack("FrameWalkEnv", ROUND, sessions=2)  # each Attack rewards every env of its worker
+    failed = [r for _, r, _ in run.steps if isinstance(r, StepResult) and r.fatal]
+    assert failed and all(r.error == "nondeterministic" and "changed between its own calls" in r.observation
+                          for r in failed)
+    assert all(r.reward == 0.0 for r in failed)  # the reward put into the sibling never got out
+    assert run.failures == {run.spec.source_hash: 1}  # counted toward its quarantine
 
 
 def test_a_heap_walk_is_refused_in_the_worker():

@@ -2,8 +2,10 @@
 code that must not trip it, and tampering it should catch. Each runs the real sandbox runtime beside
 the honest episodes of the integrity suite (:func:`test_integrity_support.run_attack`).
 
-Tests marked ``xfail(strict=True)`` are confirmed findings: they assert what should happen and fail
-today; the reason names the finding. When one is fixed its test passes and (strict) the mark must go.
+Every finding of the red team is a test here. The ones still marked ``xfail(strict=True)`` are the
+documented limits of an in-process detector (runtime/tamper.py's docstring): a targeted attacker can
+still reach its own source's sessions. They assert what should happen, so they fail; strict, so the
+mark must go if one is ever fixed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 import pytest
 from test_integrity_support import catalog, pause, run_attack, step
 
-from codegym_adapters.errors import EnvLoadError
+from codegym_adapters.errors import CodeGymError, EnvLoadError
 from codegym_adapters.runtime.base import StepResult
 from codegym_adapters.runtime.sandbox import SandboxRuntime
 
@@ -80,10 +82,6 @@ class MoveEnv:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="finding (not the tripwire): load_env_module compiles env code with "
-                   "the future flags of catalog.py (compile() inherits them: dont_inherit is False), so every "
-                   "annotation in an env is a string, and @dataclass then fails in dataclasses._is_type "
-                   "because the env's module is not in sys.modules")
 def test_an_env_with_a_dataclass_loads():
     from codegym_adapters.catalog import load_env_module
 
@@ -92,25 +90,18 @@ def test_an_env_with_a_dataclass_loads():
 
 
 # -- A'. honest env code the tripwire quarantines today (false positives) -------------------------------
-@pytest.mark.xfail(strict=True, reason="finding FP-1: replacing json.JSONEncoder.default (json's documented "
-                   "extension point, a common idiom to write numpy values) is reported as tampering")
 def test_teaching_json_numpy_is_not_tampering():
     run = run_attack("NumpyJsonEnv", [step("Attack"), *RIGHT])
     assert run.quarantined == {}
     assert run.results[1].observation == '{"grid": [0, 1, 2], "best": 7}' and run.results[-1].reward == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="finding FP-2: a finished property that reads the clock (a time "
-                   "limit) changes between calls and is reported as another session reaching into it")
 def test_a_time_limit_is_not_tampering():
     run = run_attack("ClockEnv", [step("Observe"), pause(0.6), step("Observe")], options={"time_limit": 0.3})
     assert run.quarantined == {}
     assert run.results[-1].finished and not run.results[-1].fatal
 
 
-@pytest.mark.xfail(strict=True, reason="finding FP-3: an honest but buggy env whose sessions share a class "
-                   "attribute is quarantined at once as a tamperer ('code of another session reached into "
-                   "it'), not treated as an env failure")
 def test_state_shared_by_sessions_of_one_env_is_not_called_tampering():
     run = run_attack("SharedMovesEnv", [step("Observe"), step("Observe"), step("Observe")], options={"max_moves": 3},
                      sessions=2)
@@ -118,8 +109,6 @@ def test_state_shared_by_sessions_of_one_env_is_not_called_tampering():
     assert not reason.startswith(TAMPERED), reason
 
 
-@pytest.mark.xfail(strict=True, reason="finding FP-4: a worker whose Python runs under a tracer (a debugger "
-                   "following subprocesses, coverage started by sitecustomize) reports tampering on every request")
 def test_a_worker_started_under_a_tracer_is_not_tampering(tmp_path, monkeypatch):
     """FP-4 (infrastructure): a worker whose Python starts with a trace function (a debugger that
     follows subprocesses, e.g. debugpy's subProcess, or coverage's subprocess start-up through a
@@ -143,21 +132,17 @@ def test_a_worker_started_under_a_tracer_is_not_tampering(tmp_path, monkeypatch)
 
 
 # -- B. tampering the tripwire misses (or that fails without a quarantine) ------------------------------
-QUIET = {
-    "encoder_instance": "json._default_encoder.encode (an instance attribute) is not watched",
-    "kwdefaults": "functions' __kwdefaults__/__defaults__ are not watched (json.dumps's cls)",
-    "worker_global": "non-callable globals of the worker's modules (its name `json`) are not watched",
+QUIET = ["encoder_instance", "kwdefaults", "worker_global", "check_hook"]  # found and fixed
+LIMITS = {
     "tripwire_off": "the Tripwire's own state is reachable (frame walk) and can be switched off",
     "deferred_sibling": "a sibling env's own state (not its status) can be set so its NEXT call rewards",
-    "check_hook": "env code runs inside the check (a lying __class__ in sys.modules) after the other "
-                  "checks passed, and patches json.dumps for this one reply",
     "alarm_forge": "a signal handler (an interval timer) edits the reply dict in the worker's frame after "
                    "the env code ran: nothing is replaced, so nothing is seen, and every later reply is forged",
 }
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f"finding: {why}"))
-                                  for k, why in QUIET.items()])
+@pytest.mark.parametrize("kind", QUIET + [pytest.param(k, marks=pytest.mark.xfail(
+    strict=True, reason=f"documented limit (same source only): {why}")) for k, why in LIMITS.items()])
 def test_quiet_tampering_is_caught(kind):
     run = run_attack("QuietTamperEnv", [step("Attack", kind=kind), step("Observe"), step("Done", answer=8)],
                      sessions=2)
@@ -168,35 +153,34 @@ def test_quiet_tampering_is_caught(kind):
     assert rewarded(run) in ([], ["Attack"])
 
 
-LOUD = {
-    "huge_message": "a tampering report over the message limit arrives as MessageTooLarge: no quarantine",
-    "base_exception": "a BaseException raised inside the check kills the worker with no report: an "
-                      "ordinary crash (retried, counted), no quarantine",
-    "close_del": "a tampering found after a close is dropped by session.close(): no quarantine",
+LOUD = {  # found and fixed
+    "huge_message": "a tampering report over the message limit arrived as MessageTooLarge: no quarantine",
+    "base_exception": "a BaseException raised inside the check killed the worker with no report",
+    "close_del": "a tampering found after a close was dropped by session.close(): no quarantine",
 }
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f"finding: {why}"))
-                                  for k, why in LOUD.items()])
+@pytest.mark.parametrize("kind", list(LOUD))
 def test_caught_tampering_always_quarantines(kind):
     run = run_attack("QuietTamperEnv", [step("Attack", kind=kind), step("Observe"), step("Done", answer=8)])
     assert run.quarantined.get(run.spec.source_hash, "").startswith(TAMPERED), run.quarantined
 
 
-@pytest.mark.xfail(strict=True, reason="finding: op_attribute records a session's status without first "
-                   "comparing it (no before_step), so reading any attribute of a sibling-tampered session "
-                   "launders the tampered status into its baseline")
 def test_an_attribute_read_does_not_launder_a_siblings_tampering():
+    """Found and fixed: an attribute read recorded a session's status without comparing it first, so
+    reading any attribute of a sibling-tampered session laundered the tampered reward."""
     async def main():
         async with SandboxRuntime(catalog(), step_timeout=5.0) as runtime:
             a, b = await runtime.open("FrameWalkEnv"), await runtime.open("FrameWalkEnv")
             await a.step(step("Attack"))  # rewards every env of its worker, b's included
-            await b.attribute("value")  # e.g. the HTTP server's get_attribute, or rounds.py's step_count
+            with pytest.raises(CodeGymError, match="not deterministic.*changed between its own calls"):
+                await b.attribute("value")  # e.g. the HTTP server's get_attribute, or rounds.py's step_count
             result = await b.step(step("Observe"))
-            return result, runtime.quarantined()
+            return result, runtime.counters()
 
-    result, quarantined = asyncio.run(main())
-    assert result.reward == 0.0 and quarantined, (result, quarantined)
+    result, counters = asyncio.run(main())
+    assert (result.reward, result.fatal, result.error) == (0.0, True, "nondeterministic")
+    assert counters["env_failures"] == 1
 
 
 def test_a_check_that_never_ends_ends_at_the_deadline():
@@ -235,8 +219,6 @@ def test_a_policy_escaping_an_eval_naively_is_caught():
     assert next(iter(quarantined.values())).startswith(TAMPERED + "json.dumps was replaced")
 
 
-@pytest.mark.xfail(strict=True, reason="finding: the same escape, setting json._default_encoder.encode "
-                   "instead, rewards another sample's wrong answer (1.0) and nothing is caught")
 def test_a_policy_escaping_an_eval_quietly_does_not_reward_another_sample():
     result, quarantined = _policy_escape(QUIET_ESCAPE)
     assert result.reward == 0.0 or quarantined, (result, quarantined)

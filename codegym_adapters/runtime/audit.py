@@ -15,7 +15,9 @@ from typing import Any
 
 def install_audit_hook(workdir: str) -> None:
     """Refuse, from now on in this process: sockets, new processes, signals to others, ``ctypes``,
-    rlimit changes, heap walks, and file writes or changes outside ``workdir``.
+    rlimit changes, heap walks, replacing a function's ``__code__`` (or the defaults of this package's
+    and ``json``'s functions: namedtuple sets its own), which the worker's tripwire would otherwise
+    have to re-read on every request (:mod:`.tamper`), and file writes or changes outside ``workdir``.
 
     Refusals raise ``PermissionError`` naming the operation, which env code sees as an ordinary
     exception. Audit hooks cannot be removed; the state they read is closed over, not global.
@@ -37,6 +39,7 @@ def install_audit_hook(workdir: str) -> None:
         "shutil.copytree", "shutil.rmtree", "shutil.move", "shutil.chown", "shutil.make_archive",
         "shutil.unpack_archive",
     })
+    function, code_attributes = type(install_audit_hook), frozenset({"__code__", "__defaults__", "__kwdefaults__"})
     fspath, fsdecode, realpath, isabs, join, getcwd = (os.fspath, os.fsdecode, os.path.realpath,
                                                        os.path.isabs, os.path.join, os.getcwd)
 
@@ -58,6 +61,13 @@ def install_audit_hook(workdir: str) -> None:
         raise PermissionError(f"sandbox: {what} is not allowed here")
 
     def hook(event: str, args: tuple) -> None:
+        if event == "object.__getattr__":  # the most frequent event (tracebacks, __code__ reads): first out
+            return
+        if event == "object.__setattr__":  # a function's code or defaults swapped under its callers
+            if len(args) >= 2 and type(args[0]) is function and args[1] in code_attributes and (
+                    args[1] == "__code__" or str(args[0].__module__).startswith(("codegym_adapters", "json"))):
+                refuse(f"replacing the {args[1]} of a function")
+            return
         if event == "open":
             path, mode, flags = args
             if mode is None:

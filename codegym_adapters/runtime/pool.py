@@ -32,6 +32,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -355,7 +356,7 @@ class WorkerPool:
         for worker in workers:
             worker._finish()
         if self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            _remove_tree(self.root)
         _LIVE_POOLS.discard(self)
 
     def emergency_cleanup(self) -> None:
@@ -374,7 +375,7 @@ class WorkerPool:
             if template._transport is not None and template.loop is not None and template.loop.is_closed():
                 _close_orphaned(template._transport)
         if self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            _remove_tree(self.root)
 
 
 def _close_orphaned(transport: asyncio.SubprocessTransport) -> None:
@@ -391,6 +392,17 @@ def _close_orphaned(transport: asyncio.SubprocessTransport) -> None:
             pipe.close()
     with contextlib.suppress(RuntimeError):
         transport.close()
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a runtime's folder. A worker killed a moment ago may still be writing into its working
+    folder (the kill is not instant), so a removal that leaves something is tried again, up to 1 s."""
+    for _ in range(50):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.02)
+    log.warning("sandbox: could not remove %s", path)
 
 
 _LIVE_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()

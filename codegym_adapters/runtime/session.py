@@ -27,7 +27,7 @@ from .base import (
     StepResult,
 )
 from .replies import safe_text
-from .tamper import TAMPERING
+from .tamper import STATE_CHANGED, TAMPERING
 from .workerproc import RemoteError, WorkerLost, WorkerProcess
 
 if TYPE_CHECKING:
@@ -184,6 +184,10 @@ class SandboxSession(Session):
             except RemoteError as err:
                 if err.kind == TAMPERING:
                     raise _Failed(self._fail(rt._tampered(spec, err), QUARANTINED)) from None
+                if err.kind == STATE_CHANGED:
+                    text = f"env {spec.name} is not deterministic: {err}"
+                    rt._record_failure(spec, "a session's reward changed between its own calls")
+                    raise _Failed(self._fail(text, NONDETERMINISTIC)) from None
                 raise _Failed(self._fail(f"{spec.name} failed in its worker on {what}: {err}", CRASHED)) from None
             except CodeGymError as exc:
                 raise _Failed(self._fail(str(exc), CRASHED)) from None
@@ -258,7 +262,10 @@ class SandboxSession(Session):
                 worker.sessions.discard(self._sid)
                 try:
                     await worker.request({"op": "close", "sid": self._sid})
-                except (WorkerLost, RemoteError, RuntimeClosed):
+                except RemoteError as err:
+                    if err.kind == TAMPERING:  # found after the close (an env's __del__): still proven
+                        self._runtime._tampered(self._spec, err)
+                except (WorkerLost, RuntimeClosed):
                     pass
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .channel import FrameReader, frame
 from .host import EnvHost, said
-from .tamper import TAMPERING, Tripwire
+from .tamper import STATE_CHANGED, TAMPERING, Tripwire
 
 # Modules env files import (codegym-format.md), loaded by the template so a worker starts warm.
 PRELOAD = (
@@ -82,8 +82,8 @@ class Worker:
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.load_errors: dict[str, tuple[str, str]] = {}
         # taken last, before any env code: what env code must leave as it found it (see .tamper)
-        self.tripwire = Tripwire([(self, ("max_bytes", "chan_in", "chan_out", "statm", "page")),
-                                  (self.host, ("max_observation_chars", "reward_range"))])
+        self.tripwire = Tripwire([(self.host, ("max_observation_chars", "reward_range", "_envs", "_classes"))])
+        self.tripwire.watch(self, ("max_bytes", "chan_in", "chan_out", "statm", "page", "host", "tripwire"))
 
     def rss(self) -> int:
         try:
@@ -192,9 +192,9 @@ class Worker:
             status = self.host.status(sid)
         except KeyError:
             raise _Remote("CodeGymError", f"session {sid} is not open in this worker") from None
-        problem = self.tripwire.before_step(sid, status)
+        problem = self.tripwire.before_call(sid, status)
         if problem is not None:
-            raise Tampered(problem)
+            raise _Remote(STATE_CHANGED, problem)
         try:
             result = self.host.step(sid, request["name"], request["args"])
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the env
@@ -207,6 +207,10 @@ class Worker:
                 "error": result.error}  # fatal follows from the error kind (invalid_reward)
 
     def op_attribute(self, request: dict[str, Any]) -> Any:
+        if request["sid"] in self.host._envs:
+            problem = self.tripwire.before_call(request["sid"], self.host.status(request["sid"]))
+            if problem is not None:
+                raise _Remote(STATE_CHANGED, problem)
         value = self.host.attribute(request["sid"], request["name"])
         self.tripwire.after_call(request["sid"], self.host.status(request["sid"]))
         return value
