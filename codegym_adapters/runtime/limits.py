@@ -218,7 +218,7 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         report["seccomp"] = f"missing (the kernel reports Seccomp: {status.get('Seccomp')})"
     report["memory"] = _memory_report(config, report)
     os.chdir(workdir)
-    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # (not .update(): its ABC checks copy 400 KB of pages)
     import tempfile
 
     tempfile.tempdir = workdir
