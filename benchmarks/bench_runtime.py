@@ -414,7 +414,8 @@ async def open_new_sources(variants: list[Episode], paced_s: float) -> list[floa
 def runtime_pids(runtime: Any) -> list[int]:
     pool = getattr(runtime, "_pool", None)
     template = getattr(pool, "template", None)
-    return runtime.worker_pids() + ([template.pid] if template is not None else [])
+    compiler = pool.compiler_pid() if hasattr(pool, "compiler_pid") else None  # compiles every source
+    return runtime.worker_pids() + ([template.pid] if template is not None else []) + ([compiler] if compiler else [])
 
 
 def private_by_mapping(pid: int) -> dict[str, int]:
@@ -482,8 +483,11 @@ def probe(root: Path, what: str, variants: Path, rounds: int = 1, opens: int = 1
     import subprocess
 
     env = {**os.environ, "CODEGYM_BENCH_ROOT": str(root)}
+    # cwd: a template started with ``python -m`` imports from its working folder first (REF's runtime
+    # does not choose its own), so each checkout runs from its own folder
     out = subprocess.run([sys.executable, __file__, "--probe", what, "--variants", str(variants), "--rounds",
-                          str(rounds), "--opens", str(opens)], env=env, capture_output=True, text=True, check=True)
+                          str(rounds), "--opens", str(opens)], env=env, capture_output=True, text=True, check=True,
+                         cwd=root)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

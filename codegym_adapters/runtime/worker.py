@@ -18,11 +18,15 @@ worker exits when its request pipe closes. Nothing here is trusted by the parent
 
 from __future__ import annotations
 
+import base64
 import json
+import marshal
 import os
 import sys
+import types
 from typing import Any
 
+from ..catalog import compile_env
 from .channel import FrameReader, frame
 from .host import EnvHost, said
 
@@ -73,6 +77,7 @@ class Worker:
         self.host = EnvHost(max_observation_chars=int(config["max_observation_chars"]),
                             reward_range=(float(low), float(high)))
         self.source: str | None = None
+        self.compiler = False  # it has compiled sources for other workers: it loads none
         self.max_bytes = int(config["max_message_bytes"])
         self.chan_in, self.chan_out = chan_in, chan_out
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
@@ -144,9 +149,11 @@ class Worker:
     def op_load(self, request: dict[str, Any]) -> None:
         if self.source is not None and request["hash"] != self.source:
             raise _Remote("CodeGymError", f"this worker serves env source {self.source} only")
+        if self.compiler:
+            raise _Remote("CodeGymError", "this worker compiles env sources and runs none")
         self.source = request["hash"]
         try:
-            self.host.load(request["hash"], request["source"], request["class_name"], request["label"])
+            self.host.load(request["hash"], _code_or_source(request), request["class_name"], request["label"])
         except BaseException as exc:
             self.load_errors[request["hash"]] = (type(exc).__name__, said(exc))
             raise
@@ -188,6 +195,16 @@ class Worker:
         return {"calls": [c.to_dict() for c in trace.calls], "final_observation": trace.final_observation,
                 "reward": trace.reward, "error": trace.error}
 
+    def op_compile(self, request: dict[str, Any]) -> str:
+        """Compile (never run) a source for the other workers: its code, marshalled, base64."""
+        if self.source is not None:
+            raise _Remote("CodeGymError", "a worker that serves an env source compiles none")
+        self.compiler = True
+        try:
+            return base64.b64encode(marshal.dumps(compile_env(request["source"], request["label"]))).decode("ascii")
+        finally:
+            release_free_memory()
+
     def op_module_info(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.host.module_info(self._source(request))
 
@@ -196,6 +213,16 @@ class Worker:
 
     def op_ping(self, request: dict[str, Any]) -> int:
         return len(self.host)
+
+
+def _code_or_source(request: dict[str, Any]) -> Any:
+    """The code the pool's compiler worker made for this source (``code``), or, without one or if it
+    does not unmarshal to a code object, the source text, which the env's own worker compiles."""
+    try:
+        code = marshal.loads(base64.b64decode(request["code"], validate=True))
+    except Exception:  # KeyError (none sent), or not what a compiler worker makes
+        return request["source"]
+    return code if isinstance(code, types.CodeType) else request["source"]
 
 
 class _Remote(Exception):
