@@ -503,12 +503,13 @@ def base_checkout(folder: Path, commit: str = BASE_COMMIT) -> Path:
     return folder
 
 
-def isolation(quick: bool) -> dict[str, Any]:
-    """Per-source workers (this checkout) against the base commit's shared workers, in one run."""
+def isolation(quick: bool, against: str = BASE_COMMIT) -> dict[str, Any]:
+    """Per-source workers (this checkout) against commit ``against``'s runtime (by default the base
+    commit's shared workers), in one run."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="codegym-bench-") as tmp:
-        base, variants = base_checkout(Path(tmp) / "base"), Path(tmp) / "variants"
+        base, variants = base_checkout(Path(tmp) / "base", against), Path(tmp) / "variants"
         rounds = 2 if quick else 3
         c1: dict[str, list[float]] = {"old_sandbox": [], "new_sandbox": [], "old_direct": [], "new_direct": []}
         for _ in range(2):  # alternate the checkouts: both see the same background load
@@ -632,6 +633,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "runtime.json")
     parser.add_argument("--isolation-only", action="store_true",
                         help="only per-source workers against the base commit's design (issue 10)")
+    parser.add_argument("--against", metavar="REF", default=BASE_COMMIT,
+                        help="with --isolation-only: the commit to compare with (default: the base design's)")
     parser.add_argument("--memory-only", metavar="REF", default="",
                         help="only the 512/8-source live-session PSS, this checkout against commit REF "
                              "(alternating --rounds times)")
@@ -652,7 +655,7 @@ def main() -> None:
         print(f"\nwrote {args.out}")
         return
     if args.isolation_only:
-        report = {"isolation": isolation(args.quick)}
+        report = {"isolation": isolation(args.quick, args.against), "against": args.against}
         print(json.dumps(report["isolation"], indent=2))
         args.out = args.out.with_name("isolation.json")
         args.out.parent.mkdir(parents=True, exist_ok=True)
