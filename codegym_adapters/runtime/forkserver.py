@@ -29,6 +29,7 @@ keep a descriptor of the resource tracker, and its ``start()`` blocks the event 
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import contextlib
 import json
@@ -272,7 +273,7 @@ def _spawn(ctl: socket.socket, data: bytes, fds: list[int], wake: tuple[int, int
         code = 1
         try:
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # (signal.signal's enum wrapping copies pages)
             for fd in wake:
                 os.close(fd)
             ctl.close()
