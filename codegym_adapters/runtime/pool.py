@@ -16,8 +16,10 @@ Env sources are compiled by one more confined worker, the *compiler*, which comp
 each new source once and hands back its marshalled code; a source's workers unmarshal and run it.
 Compiling costs the compiler's high-water mark (about 0.3 MB of a worker's memory that stayed
 dirty after the compile); this way one process pays it instead of every worker. If the compiler
-fails in any way (a syntax error, a crash, its deadline), the env's own worker compiles the
-source as before and reports the error: a source's failures stay its own.
+fails in any way (a syntax error, a crash, its deadline of ``COMPILE_TIMEOUT`` s), the env's own
+worker compiles the source as before and reports the error: a source's failures stay its own. (A
+source that makes the compiler spin delays the first open of sources queued behind it by at most
+that deadline; they then compile in their own workers.)
 
 Bounds: at most ``per_source`` workers serve one source (its sessions go to the least loaded); at
 most ``max_workers`` workers live at once. When a new source needs a worker at that bound, the
@@ -55,6 +57,7 @@ __all__ = ["RemoteError", "WorkerLost", "WorkerPool", "WorkerProcess"]
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 _PREFIX = "codegym-sandbox-"
 RETIRED = "retired"
+COMPILE_TIMEOUT = 2.0  # seconds: an env file compiles in milliseconds; a slower one compiles in its own worker
 
 
 class WorkerPool:
@@ -378,7 +381,7 @@ class WorkerPool:
         try:
             worker = await asyncio.shield(task)
             return await worker.request({"op": "compile", "source": source, "label": label},
-                                        timeout=self.limits.step_timeout)
+                                        timeout=min(self.limits.step_timeout, COMPILE_TIMEOUT))
         except (WorkerLost, RemoteError, WorkerStartError, RuntimeClosed):
             return None
 
