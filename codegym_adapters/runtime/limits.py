@@ -141,8 +141,9 @@ _PREPARED: dict[str, Any] = {}
 
 def prepare() -> None:
     """Do now, once, the part of :func:`confine` that is the same for every worker: decide the
-    file-system view (about 1 ms). A fork server calls it in its template process after preloading
-    modules; each forked worker's :func:`confine` then reuses it. (The seccomp program comes
+    file-system view (about 1 ms), open the C library and resolve the functions it calls, read
+    ``cap_last_cap``. A fork server calls it in its template process after preloading modules; each
+    forked worker's :func:`confine` then reuses it (and copies fewer of the template's pages). (The seccomp program comes
     compiled in the config, see :meth:`SandboxLimits.worker_config`; libseccomp is loaded here too,
     for workers without a PID namespace, which compile their own.)"""
     import ctypes
