@@ -23,8 +23,9 @@ alternating with ours, on the same envs): single-session step p50 (and a direct 
 rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
 every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
 
-Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only] [--memory-only REF]``; prints a markdown table
-and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only [--against REF]] [--memory-only REF]``;
+prints a markdown table and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with
+``--isolation-only``, ``memory.json`` with ``--memory-only``).
 """
 
 from __future__ import annotations
