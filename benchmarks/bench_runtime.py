@@ -23,8 +23,9 @@ alternating with ours, on the same envs): single-session step p50 (and a direct 
 rounds), the time to open a session of an env source the runtime has not seen, and the total PSS of
 every worker process with 4,096 live sessions over 512 and over 8 distinct sources.
 
-Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only] [--memory-only REF]``; prints a markdown table
-and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with ``--isolation-only``).
+Run: ``python benchmarks/bench_runtime.py [--quick] [--isolation-only [--against REF]] [--memory-only REF]``;
+prints a markdown table and writes ``benchmarks/results/runtime.json`` (``isolation.json`` with
+``--isolation-only``, ``memory.json`` with ``--memory-only``).
 """
 
 from __future__ import annotations
@@ -414,7 +415,8 @@ async def open_new_sources(variants: list[Episode], paced_s: float) -> list[floa
 def runtime_pids(runtime: Any) -> list[int]:
     pool = getattr(runtime, "_pool", None)
     template = getattr(pool, "template", None)
-    return runtime.worker_pids() + ([template.pid] if template is not None else [])
+    compiler = pool.compiler_pid() if hasattr(pool, "compiler_pid") else None  # compiles every source
+    return runtime.worker_pids() + ([template.pid] if template is not None else []) + ([compiler] if compiler else [])
 
 
 def private_by_mapping(pid: int) -> dict[str, int]:
@@ -482,8 +484,11 @@ def probe(root: Path, what: str, variants: Path, rounds: int = 1, opens: int = 1
     import subprocess
 
     env = {**os.environ, "CODEGYM_BENCH_ROOT": str(root)}
+    # cwd: a template started with ``python -m`` imports from its working folder first (REF's runtime
+    # does not choose its own), so each checkout runs from its own folder
     out = subprocess.run([sys.executable, __file__, "--probe", what, "--variants", str(variants), "--rounds",
-                          str(rounds), "--opens", str(opens)], env=env, capture_output=True, text=True, check=True)
+                          str(rounds), "--opens", str(opens)], env=env, capture_output=True, text=True, check=True,
+                         cwd=root)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -499,12 +504,13 @@ def base_checkout(folder: Path, commit: str = BASE_COMMIT) -> Path:
     return folder
 
 
-def isolation(quick: bool) -> dict[str, Any]:
-    """Per-source workers (this checkout) against the base commit's shared workers, in one run."""
+def isolation(quick: bool, against: str = BASE_COMMIT) -> dict[str, Any]:
+    """Per-source workers (this checkout) against commit ``against``'s runtime (by default the base
+    commit's shared workers), in one run."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="codegym-bench-") as tmp:
-        base, variants = base_checkout(Path(tmp) / "base"), Path(tmp) / "variants"
+        base, variants = base_checkout(Path(tmp) / "base", against), Path(tmp) / "variants"
         rounds = 2 if quick else 3
         c1: dict[str, list[float]] = {"old_sandbox": [], "new_sandbox": [], "old_direct": [], "new_direct": []}
         for _ in range(2):  # alternate the checkouts: both see the same background load
@@ -628,6 +634,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "runtime.json")
     parser.add_argument("--isolation-only", action="store_true",
                         help="only per-source workers against the base commit's design (issue 10)")
+    parser.add_argument("--against", metavar="REF", default=BASE_COMMIT,
+                        help="with --isolation-only: the commit to compare with (default: the base design's)")
     parser.add_argument("--memory-only", metavar="REF", default="",
                         help="only the 512/8-source live-session PSS, this checkout against commit REF "
                              "(alternating --rounds times)")
@@ -648,7 +656,7 @@ def main() -> None:
         print(f"\nwrote {args.out}")
         return
     if args.isolation_only:
-        report = {"isolation": isolation(args.quick)}
+        report = {"isolation": isolation(args.quick, args.against), "against": args.against}
         print(json.dumps(report["isolation"], indent=2))
         args.out = args.out.with_name("isolation.json")
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -65,17 +65,29 @@ class EnvSpec:
         return self._hash
 
 
-def load_env_module(source: str, class_name: str, env_name: str = "") -> types.ModuleType:
-    """Execute an env file's source as a fresh module (its ``__main__`` block does not run).
+def env_filename(label: str) -> str:
+    """The file name an env's code is compiled under (tracebacks name it): ``<codegym env LABEL>``."""
+    return f"<codegym env {label}>"
+
+
+def compile_env(source: str, label: str) -> types.CodeType:
+    """Compile (never run) an env file's source as :func:`load_env_module` does. Raises what
+    ``compile`` raises (SyntaxError, ValueError, RecursionError, MemoryError)."""
+    return compile(source, env_filename(label), "exec", dont_inherit=True)  # none of this module's __future__ flags
+
+
+def load_env_module(source: str | types.CodeType, class_name: str, env_name: str = "") -> types.ModuleType:
+    """Execute an env file's source (or its code, compiled by :func:`compile_env`) as a fresh module
+    (its ``__main__`` block does not run).
 
     Raises :class:`EnvLoadError` naming the env if the source fails to compile or import, or if
     it defines no class ``class_name``.
     """
     label = env_name or class_name
     module = types.ModuleType(f"codegym_env_{re.sub(r'[^0-9A-Za-z_]', '_', label)}")
-    module.__file__ = f"<codegym env {label}>"
+    module.__file__ = env_filename(label)
     try:
-        code = compile(source, module.__file__, "exec", dont_inherit=True)  # none of our __future__ flags
+        code = source if isinstance(source, types.CodeType) else compile_env(source, label)
         exec(code, module.__dict__)  # noqa: S102 - running env code is the point; runtimes isolate it
     except SyntaxError as exc:
         raise EnvLoadError(f"env {label}: syntax error at line {exc.lineno}: {exc.msg}") from None

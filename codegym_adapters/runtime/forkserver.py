@@ -12,9 +12,15 @@ forks, closes its copies, and answers with the child's pid and a pidfd (so the r
 the child without racing pid reuse). It reaps its children and reports each exit status. It dies
 with the runtime (``PR_SET_PDEATHSIG``), and its children die with it.
 
-Control messages are JSON: ``{"op": "spawn", "id", "config"}`` (+ 2 fds) from the runtime;
-``{"ready": pid}``, ``{"id", "pid"}`` (+ a pidfd), ``{"id", "error"}`` and ``{"exited": pid,
-"status"}`` from the template (status as :func:`os.waitstatus_to_exitcode` gives it).
+Control messages: ``spawn <id> <pid namespace: 0|1>\n<config JSON>`` (+ 2 fds) from the runtime
+(the template reads only the first line; the child parses the config); JSON ``{"ready": pid}``,
+``{"id", "pid"}`` (+ a pidfd), ``{"id", "error"}`` and ``{"exited": pid, "status"}`` from the
+template (status as :func:`os.waitstatus_to_exitcode` gives it).
+
+Every page the template writes after forking a child stays a page of that child's alone (the
+kernel gives the writer the copy): with 512 workers, each page of the template's per-spawn work
+costs 512 pages. So the template's loop between two forks does as little as it can: no JSON
+parsing, no per-fork checks, replies formatted as bytes.
 
 Why not :mod:`multiprocessing.forkserver`: it is one server per interpreter shared with every other
 user of multiprocessing in the trainer, its environment (hash seed) cannot be chosen, its children
@@ -23,6 +29,7 @@ keep a descriptor of the resource tracker, and its ``start()`` blocks the event 
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import contextlib
 import json
@@ -35,6 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 _MAX_CONTROL = 1 << 20
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # -- the template process ---------------------------------------------------------------------------
@@ -152,6 +160,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime decides when the template stops
     _die_with_parent(int(config["parent_pid"]))
     _preload()
+    global _LEAN_FORK
+    _LEAN_FORK = lean_fork()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -171,17 +181,62 @@ def main(argv: list[str]) -> int:
                 continue
             if not data:
                 return 0
-            _spawn(ctl, json.loads(data), fds, (wake_r, wake_w))
+            _spawn(ctl, data, fds, (wake_r, wake_w))
+
+
+def lean_fork() -> Callable[[], int]:
+    """The template's fork: the C library's ``fork()``, called with the GIL held, where the template
+    is single-threaded (checked once: it starts no thread); :func:`os.fork` otherwise.
+
+    :func:`os.fork` also runs the interpreter's after-fork work in the child (re-initialising its
+    locks and thread states) and every Python at-fork hook (``threading``, ``logging``, ``random``,
+    ...): code that touches objects all over the shared heap, so that Python 3.11's reference
+    count writes copy about 650 KB of the template's pages into every child before it runs a line
+    of ours (measured with ``smaps``; 270 KB are left). In a single-threaded process none of that
+    work has anything to do: no lock can be held by another thread, the child's thread is the
+    parent's (``pthread_self`` and so the main-thread id are unchanged), the template holds no
+    logging handler, and the worker re-seeds ``random`` itself. The C library still runs its own
+    ``pthread_atfork`` handlers (malloc's locks, OpenBLAS's)."""
+    import ctypes
+    import threading
+
+    if threading.active_count() != 1 or _threads() != 1:  # the template starts none; if a module did
+        return os.fork
+    try:
+        c_fork = ctypes.PyDLL(None, use_errno=True).fork  # PyDLL: the GIL stays held across the call
+    except (OSError, AttributeError):
+        return os.fork
+    c_fork.argtypes, c_fork.restype = [], ctypes.c_int
+
+    def fork() -> int:
+        pid = c_fork()
+        if pid < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return pid
+
+    return fork
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+_LEAN_FORK: Callable[[], int] = os.fork  # set by main(), after the preload
 
 
 def _fork(pid_namespace: bool) -> int:
-    """``os.fork``, or, where the kernel layers provide it and the worker's limits ask for one, a
-    fork straight into a new PID namespace (the child is its process 1: it can name no other process)."""
+    """A lean fork (:func:`lean_fork`), or, where the kernel layers provide it and the worker's
+    limits ask for one, one straight into a new PID namespace (the child is its process 1: it can
+    name no other process)."""
     try:
         from .pidns import fork
     except ImportError:
-        return os.fork()
-    return fork() if pid_namespace else os.fork()
+        return _LEAN_FORK()
+    return fork(_LEAN_FORK) if pid_namespace else _LEAN_FORK()
 
 
 def _send(ctl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -203,36 +258,40 @@ def _reap(ctl: socket.socket) -> None:
         _send(ctl, {"exited": pid, "status": os.waitstatus_to_exitcode(status)})
 
 
-def _spawn(ctl: socket.socket, message: dict[str, Any], fds: list[int], wake: tuple[int, int]) -> None:
-    rid = message.get("id")
-    if len(fds) != 2:
+def _spawn(ctl: socket.socket, data: bytes, fds: list[int], wake: tuple[int, int]) -> None:
+    header, _, config = data.partition(b"\n")
+    words = header.split()
+    if len(words) != 3 or words[0] != b"spawn" or not words[1].isdigit() or len(fds) != 2:
         for fd in fds:
             os.close(fd)
-        _send(ctl, {"id": rid, "error": f"a spawn needs 2 descriptors, got {len(fds)}"})
+        rid = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+        why = f"a spawn needs 2 descriptors, got {len(fds)}" if len(words) == 3 else "a malformed spawn request"
+        _send(ctl, {"id": rid, "error": why})
         return
-    pid = _fork(bool(message["config"].get("pid_namespace", True)))
+    pid = _fork(words[2] == b"1")
     if pid == 0:  # the child: becomes a worker and never returns
         code = 1
         try:
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # (signal.signal's enum wrapping copies pages)
             for fd in wake:
                 os.close(fd)
             ctl.close()
             os.setsid()  # its own process group: the runtime kills the whole group
             from .worker import serve_forked
 
-            code = serve_forked(message["config"], fds[0], fds[1])
+            code = serve_forked(json.loads(config), fds[0], fds[1])
         finally:
             os._exit(code)
-    for fd in fds:
-        os.close(fd)
-    pidfd: list[int] = []
-    with contextlib.suppress(OSError, AttributeError):  # pidfd_open: Linux 5.3 and later
-        pidfd.append(os.pidfd_open(pid))
-    _send(ctl, {"id": rid, "pid": pid}, pidfd)
-    for fd in pidfd:
-        os.close(fd)
+    os.close(fds[0])
+    os.close(fds[1])
+    try:  # pidfd_open: Linux 5.3 and later
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        ctl.send(b'{"id":%s,"pid":%d}' % (words[1], pid))
+        return
+    socket.send_fds(ctl, [b'{"id":%s,"pid":%d}' % (words[1], pid)], [pidfd])
+    os.close(pidfd)
 
 
 # -- the runtime's side -----------------------------------------------------------------------------
@@ -272,7 +331,8 @@ class ForkServer:
                 lambda: _TemplateProtocol(self), self.python, "-s", "-m", "codegym_adapters.runtime.forkserver",
                 json.dumps(config), str(theirs.fileno()), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=self.env,
-                pass_fds=(theirs.fileno(),), start_new_session=True)
+                pass_fds=(theirs.fileno(),), start_new_session=True,
+                cwd=_PACKAGE_ROOT)  # ``-m`` puts the working folder first on sys.path: ours, not the caller's
         except OSError as exc:
             ours.close()
             raise TemplateError(f"cannot start a sandbox worker ({self.python}): {exc}") from None
@@ -301,7 +361,7 @@ class ForkServer:
         self._ids += 1
         future = self.loop.create_future()
         self._pending[self._ids] = future
-        data = json.dumps({"op": "spawn", "id": self._ids, "config": config}).encode()
+        data = b"spawn %d %d\n" % (self._ids, bool(config.get("pid_namespace", True))) + json.dumps(config).encode()
         while True:
             try:
                 socket.send_fds(self._sock, [data], list(fds))

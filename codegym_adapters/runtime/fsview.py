@@ -169,13 +169,11 @@ def _build(libc: Any, mount: Any, view: Plan, stage: str, tmpfs_mb: int, owner: 
     for path in view.files:
         where = stage + path
         os.makedirs(os.path.dirname(where), exist_ok=True)
-        with open(where, "w"):
-            pass
+        _touch(where)
         _bind(mount, path, where, read_only=True)
     os.makedirs(stage + "/dev", exist_ok=True)
     for device in view.devices:
-        with open(stage + device, "w"):
-            pass
+        _touch(stage + device)
         try:
             _bind(mount, device, stage + device, read_only=False)
         except OSError as exc:
@@ -187,6 +185,12 @@ def _build(libc: Any, mount: Any, view: Plan, stage: str, tmpfs_mb: int, owner: 
                             "the host's is shown")
         mount("/proc", stage + "/proc", None, _MS_BIND | _MS_REC)
     return problems
+
+
+def _touch(path: str) -> None:
+    """Create an empty file (a mount point). ``os.open``, not ``open()``: a text file object would
+    look up codecs, copying pages the worker shares with its template."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644))
 
 
 def _bind(mount: Any, source: str, target: str, read_only: bool) -> None:

@@ -35,6 +35,7 @@ force); ``codegym doctor`` explains what to do about each.
 
 from __future__ import annotations
 
+import _signal
 import base64
 import functools
 import os
@@ -140,13 +141,21 @@ _PREPARED: dict[str, Any] = {}
 
 def prepare() -> None:
     """Do now, once, the part of :func:`confine` that is the same for every worker: decide the
-    file-system view (about 1 ms). A fork server calls it in its template process after preloading
-    modules; each forked worker's :func:`confine` then reuses it. (The seccomp program comes
+    file-system view (about 1 ms), open the C library and resolve the functions it calls, read
+    ``cap_last_cap``. A fork server calls it in its template process after preloading modules; each
+    forked worker's :func:`confine` then reuses it (and copies fewer of the template's pages). (The seccomp program comes
     compiled in the config, see :meth:`SandboxLimits.worker_config`; libseccomp is loaded here too,
     for workers without a PID namespace, which compile their own.)"""
+    import ctypes
+
     from .seccomp_filter import SeccompUnavailable, _library
 
     _PREPARED["plan"] = fsview.plan()
+    _PREPARED["last_cap"] = _last_cap()
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name in ("prctl", "unshare", "capset", "mount", "umount2", "syscall"):
+        getattr(libc, name, None)  # resolved once here: a child only calls them
+    _PREPARED["libc"] = libc
     try:
         _library()
     except SeccompUnavailable:
@@ -159,12 +168,12 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     namespace on, the caller returns in a new child process (see :mod:`.pidns`)."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _PREPARED.get("libc") or ctypes.CDLL(None, use_errno=True)
     report: dict[str, Any] = {}
     root = os.geteuid() == 0
     _watch_parent(libc, config["parent_pid"])
     view = (_PREPARED.get("plan") or fsview.plan()) if config["private_tmp"] else None
-    last_cap = _last_cap()
+    last_cap = _PREPARED.get("last_cap") or _last_cap()
     done, why = _unshare(libc, config, root, view is not None)
     # a worker that will not be process 1 compiles its own filter, now, while libseccomp can be found
     own_program = None if done & _CLONE_NEWPID or os.getpid() == 1 else _own_program(config)
@@ -218,7 +227,7 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         report["seccomp"] = f"missing (the kernel reports Seccomp: {status.get('Seccomp')})"
     report["memory"] = _memory_report(config, report)
     os.chdir(workdir)
-    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # (not .update(): its ABC checks copy 400 KB of pages)
     import tempfile
 
     tempfile.tempdir = workdir
@@ -339,18 +348,22 @@ def _seccomp(config: dict[str, Any], in_pid_ns: bool, own: tuple[bytes, int] | s
         program = own if own is not None else _compile(1 if in_pid_ns else os.getpid())
     if isinstance(program, str):
         return f"missing ({program})"
-    err = load_seccomp(program[0])
+    err = load_seccomp(program[0], _PREPARED.get("libc"))
     if err:
         return f"missing (loading the filter failed: {os.strerror(err)})"
     return f"on ({program[1]} system calls denied or restricted to the worker itself; EPERM)"
 
 
 def _status() -> dict[str, str]:
-    try:
-        with open("/proc/self/status") as f:
-            return {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
+    try:  # os.open, not open(): see fsview._touch
+        fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read(fd, 1 << 16).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
     except OSError:
         return {}
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
 
 
 def _memory_report(config: dict[str, Any], report: dict[str, Any]) -> str:
@@ -368,7 +381,8 @@ def _memory_report(config: dict[str, Any], report: dict[str, Any]) -> str:
 def _rlimits(config: dict[str, Any], nproc_enforced: bool) -> dict[str, Any]:
     import resource
 
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-size write fails with EFBIG instead
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)  # an over-size write fails with EFBIG instead (_signal:
+    # signal.signal's enum wrapping would touch, and so copy, pages shared with the template)
     mb = 1024 * 1024
     wanted = {
         "RLIMIT_CORE": 0,

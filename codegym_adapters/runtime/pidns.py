@@ -27,10 +27,12 @@ process 1 and skips :func:`enter`.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import select
 import signal
+from collections.abc import Callable
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -38,24 +40,32 @@ _CLONE_NEWPID = 0x20000000
 _own_namespace: int | None = None  # a descriptor of the caller's PID namespace, to return to
 
 
-def fork() -> int:
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def fork(plain_fork: Callable[[], int] = os.fork) -> int:
     """Like :func:`os.fork`, but the child is process 1 of a new PID namespace, where the caller
     may make one (as root; else, or on any error, a plain fork). Returns the child's pid (as seen
     by the caller) in the parent and 0 in the child. For a single-threaded fork server: it sets
-    and restores the caller's namespace for children (``unshare``, then ``setns`` back)."""
+    and restores the caller's namespace for children (``unshare``, then ``setns`` back).
+    ``plain_fork``: the fork itself (a fork server may pass a leaner one than :func:`os.fork`)."""
     import ctypes
 
     global _own_namespace
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     if _own_namespace is None:
         try:
             _own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             _own_namespace = -1
     if _own_namespace < 0 or libc.unshare(_CLONE_NEWPID) != 0:
-        return os.fork()
+        return plain_fork()
     try:
-        pid = os.fork()
+        pid = plain_fork()
     except OSError:
         libc.setns(_own_namespace, _CLONE_NEWPID)
         raise

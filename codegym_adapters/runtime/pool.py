@@ -12,6 +12,15 @@ so a new source costs a fork and a confinement, milliseconds, and little private
 ``spares`` confined workers are kept ready (they have run no env code, so any source may take one);
 they are refilled in the background.
 
+Env sources are compiled by one more confined worker, the *compiler*, which compiles (never runs)
+each new source once and hands back its marshalled code; a source's workers unmarshal and run it.
+Compiling costs the compiler's high-water mark (about 0.3 MB of a worker's memory that stayed
+dirty after the compile); this way one process pays it instead of every worker. If the compiler
+fails in any way (a syntax error, a crash, its deadline of ``COMPILE_TIMEOUT`` s), the env's own
+worker compiles the source as before and reports the error: a source's failures stay its own. (A
+source that makes the compiler spin delays the first open of sources queued behind it by at most
+that deadline; they then compile in their own workers.)
+
 Bounds: at most ``per_source`` workers serve one source (its sessions go to the least loaded); at
 most ``max_workers`` workers live at once. When a new source needs a worker at that bound, the
 least recently used worker with nothing in flight is retired, preferring one that hosts no live
@@ -49,6 +58,7 @@ __all__ = ["RemoteError", "WorkerLost", "WorkerPool", "WorkerProcess"]
 log = logging.getLogger("codegym_adapters.runtime.sandbox")
 _PREFIX = "codegym-sandbox-"
 RETIRED = "retired"
+COMPILE_TIMEOUT = 2.0  # seconds: an env file compiles in milliseconds; a slower one compiles in its own worker
 
 
 class WorkerPool:
@@ -85,6 +95,10 @@ class WorkerPool:
         self._last_error: WorkerStartError | None = None
         self._closed = False
         self._next_index = 0
+        self._compiler: asyncio.Task | None = None
+        self._code: collections.OrderedDict[str, str | None] = collections.OrderedDict()  # source hash -> code
+        self._code_bytes = 0
+        self._compiling: dict[str, asyncio.Future] = {}
 
     def worker_env(self) -> dict[str, str]:
         """A minimal environment: nothing of the parent's (tokens, proxies) reaches env code."""
@@ -110,6 +124,8 @@ class WorkerPool:
             await self.close()
             raise
         self.protections = dict(self.spares[0].protections)
+        self._compiler = self._begin(None, compiler=True)  # ready before the first source needs it
+        self._compiler.add_done_callback(lambda t: t.cancelled() or t.exception())  # (a failure: _compile retries)
         self._refill_spare()
         self._schedule_reaper()
 
@@ -139,11 +155,12 @@ class WorkerPool:
         self.template_pids.append(template.pid)
         self._templates.append(template)
 
-    def _begin(self, source: str | None) -> asyncio.Task:
+    def _begin(self, source: str | None, compiler: bool = False) -> asyncio.Task:
         """Start forking one worker; it is listed under ``source`` at once, so that concurrent
         opens of a source share it. The task gives the worker, or raises WorkerStartError or
         RuntimeClosed."""
         worker = WorkerProcess(self, self._next_index, source)
+        worker.compiler = compiler
         self._next_index += 1
         self.unfinished.add(worker)
         if source is not None:
@@ -223,7 +240,7 @@ class WorkerPool:
             await self._make_room(source)
             if self._closed:
                 continue
-            worker = self._take_spare(source)
+            worker = self._take_spare(source, started_after)
             if worker is not None:
                 return worker
             task = self._begin(source)
@@ -233,12 +250,16 @@ class WorkerPool:
             if self._start_failures >= 3 or self._closed:
                 raise task.exception()  # type: ignore[misc]
 
-    def _take_spare(self, source: str) -> WorkerProcess | None:
+    def _take_spare(self, source: str, started_after: float | None = None) -> WorkerProcess | None:
+        """A ready spare, given to ``source``; for a retry (``started_after``), only one forked after
+        the failure: a spare that lived then may have been stopped by the same outside signal."""
         self.spares = [w for w in self.spares if w.alive and w.ready]
-        if not self.spares:
+        fresh = [w for w in self.spares if started_after is None or w.started_at > started_after]
+        if not fresh:
             self._refill_spare()
             return None
-        spare = self.spares.pop(0)
+        spare = fresh[0]
+        self.spares.remove(spare)
         spare.source, spare.started_at, spare.last_used = source, spare.loop.time(), spare.loop.time()
         self.workers.append(spare)
         self._refill_spare()
@@ -322,8 +343,56 @@ class WorkerPool:
         self.by_pid.pop(worker.pid, None)
 
     def pids(self) -> list[int]:
-        """Process ids of the live workers, spares included."""
+        """Process ids of the live workers, spares included (the compiler: :meth:`compiler_pid`)."""
         return [w.pid for w in (*self.workers, *self.spares) if w.alive and w.pid]
+
+    # -- compiling sources ------------------------------------------------------------------------
+    CODE_CACHE_BYTES = 64 << 20
+
+    async def compiled(self, source_hash: str, source: str, label: str) -> str | None:
+        """The code of ``source`` (marshalled, base64), compiled once per source by the compiler
+        worker and kept (up to :attr:`CODE_CACHE_BYTES`, least recently used first out); None
+        where the compiler could not make it, for any reason: the env's worker then compiles it."""
+        if source_hash in self._code:
+            self._code.move_to_end(source_hash)
+            return self._code[source_hash]
+        pending = self._compiling.get(source_hash)
+        if pending is None:
+            pending = self._compiling[source_hash] = asyncio.get_running_loop().create_future()
+            code = None
+            try:
+                code = await self._compile(source, label)
+                self._code[source_hash] = code
+                self._code_bytes += len(code or "")
+                while self._code_bytes > self.CODE_CACHE_BYTES:
+                    self._code_bytes -= len(self._code.popitem(last=False)[1] or "")
+            finally:
+                del self._compiling[source_hash]
+                pending.set_result(code)  # (None if this caller was cancelled: the others compile themselves)
+            return code
+        return await asyncio.shield(pending)
+
+    async def _compile(self, source: str, label: str) -> str | None:
+        if self._closed:
+            return None
+        task = self._compiler
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None
+                                             or not task.result().alive)):
+            task = self._compiler = self._begin(None, compiler=True)
+        try:
+            worker = await asyncio.shield(task)
+            return await worker.request({"op": "compile", "source": source, "label": label},
+                                        timeout=min(self.limits.step_timeout, COMPILE_TIMEOUT))
+        except (WorkerLost, RemoteError, WorkerStartError, RuntimeClosed):
+            return None
+
+    def compiler_pid(self) -> int | None:
+        """Process id of the compiler worker while it lives."""
+        task = self._compiler
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        worker = task.result()
+        return worker.pid if worker.alive and worker.pid else None
 
     def alive_workers(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.alive and w.ready]

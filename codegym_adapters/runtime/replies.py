@@ -172,6 +172,11 @@ def _json(v: Any, _limit: int, _: Any) -> Any:
     return safe_json(v)
 
 
+def _code(v: Any, _limit: int, _: Any) -> str:
+    _need(type(v) is str and v.isascii(), "compiled code is not base64 text")
+    return v
+
+
 def _count(v: Any, _limit: int, _: Any) -> int:
     _need(type(v) is int and v >= 0, "the answer is not a count")
     return v
@@ -179,7 +184,7 @@ def _count(v: Any, _limit: int, _: Any) -> int:
 
 VALUE_CHECKS = {"step": _step, "open": _open, "oracle": _oracle, "module_info": _module_info,
                 "generate_config": _dict, "attribute": _json, "load": _none, "close": _none, "ping": _count,
-                "hello": _dict}
+                "hello": _dict, "compile": _code}
 
 
 def check_reply(message: dict[str, Any], rid: int, op: str, limit: int,

@@ -198,14 +198,25 @@ class SandboxRuntime(Runtime):
         return await self._pool.pick(spec.source_hash, started_after)
 
     # -- env sources and failures --------------------------------------------------------------
-    def _load(self, worker: WorkerProcess, spec: EnvSpec, timeout: float | None = None) -> asyncio.Future | None:
-        """Send the env's source if this worker has not got it (compiled once per worker)."""
+    async def _code(self, worker: WorkerProcess, spec: EnvSpec) -> str | None:
+        """The env's code from the pool's compiler worker, if ``worker`` has not got its source yet."""
+        if worker.loaded or self._pool is None:
+            return None
+        return await self._pool.compiled(spec.source_hash, spec.source, spec.name or spec.class_name)
+
+    def _load(self, worker: WorkerProcess, spec: EnvSpec, timeout: float | None = None,
+              code: str | None = None) -> asyncio.Future | None:
+        """Send the env's source, and its ``code`` where the compiler made it (:meth:`_code`), if
+        this worker has not got them."""
         if worker.loaded:
             return None
         worker.loaded = True
         self.stats["sources_sent"] += 1
-        return worker.request({"op": "load", "hash": spec.source_hash, "source": spec.source,
-                               "class_name": spec.class_name, "label": spec.name}, timeout=timeout)
+        message = {"op": "load", "hash": spec.source_hash, "source": spec.source, "class_name": spec.class_name,
+                   "label": spec.name}
+        if code is not None:
+            message["code"] = code
+        return worker.request(message, timeout=timeout)
 
     def _check_quarantine(self, spec: EnvSpec) -> None:
         reason = self._quarantined.get(spec.source_hash)
@@ -271,8 +282,9 @@ class SandboxRuntime(Runtime):
         for _ in range(ATTEMPTS):
             self._check_quarantine(spec)
             worker = await self._pick(spec, fresh_after)
+            code = await self._code(worker, spec)
             timeout = None if fresh_after is None else self.retry_timeout(started)
-            load = self._load(worker, spec, timeout)
+            load = self._load(worker, spec, timeout, code)
             future = worker.request(dict(message), timeout=timeout)
             stage = what
             try:

@@ -141,8 +141,9 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def load(bpf: bytes) -> int:
-    """Install ``bpf`` (from :func:`build`) on the calling thread; returns 0 or an errno.
+def load(bpf: bytes, libc: Any = None) -> int:
+    """Install ``bpf`` (from :func:`build`) on the calling thread; returns 0 or an errno. ``libc``:
+    a ``ctypes.CDLL(None, use_errno=True)`` to call it with (default: a new one).
 
     Needs ``no_new_privs`` set (or ``CAP_SYS_ADMIN``); applies to threads started later. The
     caller must be single-threaded (a forked child is)."""
@@ -150,7 +151,7 @@ def load(bpf: bytes) -> int:
         return errno.EINVAL
     program = ctypes.create_string_buffer(bpf, len(bpf))
     fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(program))
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = libc if libc is not None else ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0:
         return 0
     return ctypes.get_errno()

@@ -92,7 +92,7 @@ class SandboxSession(Session):
         for _ in range(REBUILDS):
             rt._check_quarantine(spec)
             worker = await rt._pick(spec, fresh_after)
-            load = rt._load(worker, spec, timeout)
+            load = rt._load(worker, spec, timeout, await rt._code(worker, spec))
             entries = list(self._log)
             futures = [worker.request(self._open_message(), timeout=timeout)]
             futures += [worker.request(text, timeout=timeout, op=op) for op, _name, text, _key in entries]

@@ -20,11 +20,15 @@ request the worker checks that env code left its machinery alone (:mod:`.tamper`
 
 from __future__ import annotations
 
+import base64
 import json
+import marshal
 import os
 import sys
+import types
 from typing import Any
 
+from ..catalog import compile_env
 from .channel import FrameReader, frame
 from .host import EnvHost, said
 from .tamper import STATE_CHANGED, TAMPERING, Tripwire
@@ -76,6 +80,7 @@ class Worker:
         self.host = EnvHost(max_observation_chars=int(config["max_observation_chars"]),
                             reward_range=(float(low), float(high)))
         self.source: str | None = None
+        self.compiler = False  # it has compiled sources for other workers: it loads none
         self.max_bytes = int(config["max_message_bytes"])
         self.chan_in, self.chan_out = chan_in, chan_out
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
@@ -164,9 +169,11 @@ class Worker:
     def op_load(self, request: dict[str, Any]) -> None:
         if self.source is not None and request["hash"] != self.source:
             raise _Remote("CodeGymError", f"this worker serves env source {self.source} only")
+        if self.compiler:
+            raise _Remote("CodeGymError", "this worker compiles env sources and runs none")
         self.source = request["hash"]
         try:
-            self.host.load(request["hash"], request["source"], request["class_name"], request["label"])
+            self.host.load(request["hash"], _code_or_source(request), request["class_name"], request["label"])
         except BaseException as exc:
             self.load_errors[request["hash"]] = (type(exc).__name__, said(exc))
             raise
@@ -224,6 +231,16 @@ class Worker:
         return {"calls": [c.to_dict() for c in trace.calls], "final_observation": trace.final_observation,
                 "reward": trace.reward, "error": trace.error}
 
+    def op_compile(self, request: dict[str, Any]) -> str:
+        """Compile (never run) a source for the other workers: its code, marshalled, base64."""
+        if self.source is not None:
+            raise _Remote("CodeGymError", "a worker that serves an env source compiles none")
+        self.compiler = True
+        try:
+            return base64.b64encode(marshal.dumps(compile_env(request["source"], request["label"]))).decode("ascii")
+        finally:
+            release_free_memory()
+
     def op_module_info(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.host.module_info(self._source(request))
 
@@ -236,6 +253,16 @@ class Worker:
 
 class Tampered(Exception):
     """Env code changed the worker (the message says what): the worker reports it and ends."""
+
+
+def _code_or_source(request: dict[str, Any]) -> Any:
+    """The code the pool's compiler worker made for this source (``code``), or, without one or if it
+    does not unmarshal to a code object, the source text, which the env's own worker compiles."""
+    try:
+        code = marshal.loads(base64.b64decode(request["code"], validate=True))
+    except Exception:  # KeyError (none sent), or not what a compiler worker makes
+        return request["source"]
+    return code if isinstance(code, types.CodeType) else request["source"]
 
 
 class _Remote(Exception):
@@ -252,10 +279,8 @@ def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
     import random
 
     devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    sys.stdin = open(os.devnull)
-    sys.stdout = open(os.devnull, "w")
+    os.dup2(devnull, 0)  # sys.stdin and sys.stdout (the template's, on these descriptors) now read and
+    os.dup2(devnull, 1)  # write /dev/null; new file objects would cost ~200 KB of copied pages
     keep = sorted({0, 1, 2, chan_in, chan_out, devnull})
     for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")], strict=True):
         os.closerange(low + 1, high)  # nothing of the template's, or of another worker's, stays open
@@ -281,8 +306,8 @@ def serve_forked(config: dict[str, Any], chan_in: int, chan_out: int) -> int:
                  "message": f"confinement failed: {exc}{hint}"[:2000], "rss": 0}
         _send(chan_out, frame(json.dumps(error).encode()))
         return 1
-    os.dup2(devnull, 2)  # from here on, nothing the env writes reaches anyone
-    sys.stderr = open(os.devnull, "w")
+    sys.stderr.flush()
+    os.dup2(devnull, 2)  # from here on, nothing the env writes reaches anyone (sys.stderr writes here)
     _send(chan_out, frame(json.dumps({"id": 0, "ok": True, "value": protections, "rss": worker.rss()}).encode()))
     try:
         worker.serve()

@@ -101,6 +101,7 @@ class WorkerProcess:
         self.ready = False
         self.protections: dict[str, Any] = {}
         self.loaded = False  # its source has been sent
+        self.compiler = False  # the pool's compiler worker (compiles sources, runs none)
         self.sessions: set[int] = set()  # session ids it hosts
         self.inflight: collections.deque[_Request] = collections.deque()
         self._ids = 0
@@ -131,7 +132,7 @@ class WorkerProcess:
             os.chown(self.workdir, 65534, 65534)
         config = self.limits.worker_config(self.workdir, pool.template.pid)
         config["reward_range"] = list(pool.reward_range)
-        config["warm_up"] = self.source is None
+        config["warm_up"] = self.compiler  # fault in the compiler's memory before the first source comes
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         self.alive = True
