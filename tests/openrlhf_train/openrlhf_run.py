@@ -160,7 +160,7 @@ def run_path(root: Path) -> PathRun:
     strategy = _strategy(args)
     tokenizer = get_tokenizer(str(model), None, "left", strategy, use_fast=True)
 
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {**AGENT_ENV, **VLLM_ENV}})  # fmt: skip
     try:
         engines = create_vllm_engines(
