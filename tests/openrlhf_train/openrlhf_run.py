@@ -14,7 +14,9 @@ What is OpenRLHF's own code, run as shipped, and what stands in for what needs a
 * update: OpenRLHF's ``Actor`` forward and ``PolicyLoss``, then ``loss.backward()`` and a plain
   ``torch.optim.AdamW`` step **in place of DeepSpeed** (OpenRLHF's DeepSpeed strategy calls
   ``torch.cuda.set_device``; the full trainer cannot run on CPU), with the strategy object replaced
-  by a namespace carrying the parsed arguments, and OpenRLHF's distributed dataloader by a plain one.
+  by a namespace carrying the parsed arguments, and OpenRLHF's distributed dataloader by a plain one;
+* after the update: the weights are saved and a new engine from ``create_vllm_engines`` generates
+  again (OpenRLHF's weight sync into vLLM broadcasts into CUDA tensors).
 
 Two settings differ from a GPU run: the Actor holds float32 weights (OpenRLHF loads only bf16/fp16),
 so its log-probs can be compared with vLLM's to 1e-3, and vLLM runs with the dtype OpenRLHF hard-codes.
@@ -69,6 +71,9 @@ class PathRun:
     parameters_changed: int  # parameter tensors the optimizer step changed
     parameters_total: int
     model: Path
+    # The updated policy's own rollout: |vLLM - updated Actor| and |vLLM - initial Actor| per generated token
+    regenerated_diffs: list[float]
+    regenerated_initial_diffs: list[float]
 
 
 def parsed_args(model: Path, data: Path, max_len: int) -> SimpleNamespace:
@@ -129,16 +134,51 @@ def _log_probs(actor: Any, experience: Any) -> Any:
     return actor(experience.sequences, experience.action_mask, attention_mask=experience.attention_mask)
 
 
+def _rollout(args: SimpleNamespace, strategy: SimpleNamespace, tokenizer: Any, weights: Path) -> list[Any]:
+    """One batch of experiences: OpenRLHF's vLLM engine (``weights``) and samples generator, in a local
+    Ray started for it (one declared GPU slot stands for the CPU: OpenRLHF places engines by GPU)."""
+    import ray
+    from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
+    from openrlhf.trainer.ray import create_vllm_engines
+
+    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {**AGENT_ENV, **VLLM_ENV}})  # fmt: skip
+    try:
+        engines = create_vllm_engines(
+            args.vllm.num_engines, args.vllm.tensor_parallel_size, str(weights), args.train.seed,
+            args.train.full_determinism_enable, args.vllm.enable_prefix_caching, args.vllm.enforce_eager,
+            args.data.max_len, None, args.vllm.gpu_memory_utilization, args.vllm.enable_sleep,
+            "processed_logprobs", agent_func_path=args.train.agent_func_path, remote_rm_url=args.reward.remote_url,
+        )  # fmt: skip
+        generator = SamplesGenerator(strategy, _prompts_dataloader(args, strategy, tokenizer), None, tokenizer, engines)
+        rollout, _, _, _ = generator.generate_samples(
+            do_sample=True, max_len=args.data.max_len, max_new_tokens=args.rollout.max_new_tokens,
+            temperature=args.rollout.temperature, top_p=args.rollout.top_p,
+        )  # fmt: skip
+        return rollout
+    finally:
+        ray.shutdown()
+
+
+def _generated_diffs(actor: Any, experiences: list[Any]) -> list[float]:
+    """``|vLLM log-prob - Actor log-prob|`` of every generated token of the experiences."""
+    import torch
+
+    with torch.no_grad():
+        diffs = []
+        for e in experiences:
+            log_probs = _log_probs(actor, e)
+            diffs += (log_probs - e.rollout_log_probs).abs()[e.action_mask.bool()].tolist()
+    return diffs
+
+
 def run_path(root: Path) -> PathRun:
     """Rows, the tiny policy, then rollout, advantages and one update as described above."""
-    import ray
     import torch
     from codegym_cpu_bridge.tiny_policy import write_tiny_policy
     from openrlhf.models import PolicyLoss
     from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker
     from openrlhf.trainer.ppo_utils.kl_controller import FixedKLController
-    from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
-    from openrlhf.trainer.ray import create_vllm_engines
     from openrlhf.utils.utils import get_tokenizer
 
     data, model = root / "data", root / "model"
@@ -160,23 +200,7 @@ def run_path(root: Path) -> PathRun:
     strategy = _strategy(args)
     tokenizer = get_tokenizer(str(model), None, "left", strategy, use_fast=True)
 
-    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {**AGENT_ENV, **VLLM_ENV}})  # fmt: skip
-    try:
-        engines = create_vllm_engines(
-            args.vllm.num_engines, args.vllm.tensor_parallel_size, args.actor.model_name_or_path, args.train.seed,
-            args.train.full_determinism_enable, args.vllm.enable_prefix_caching, args.vllm.enforce_eager,
-            args.data.max_len, None, args.vllm.gpu_memory_utilization, args.vllm.enable_sleep,
-            "processed_logprobs", agent_func_path=args.train.agent_func_path, remote_rm_url=args.reward.remote_url,
-        )  # fmt: skip
-        generator = SamplesGenerator(strategy, _prompts_dataloader(args, strategy, tokenizer), None, tokenizer, engines)
-        rollout, _, _, _ = generator.generate_samples(
-            do_sample=True, max_len=args.data.max_len, max_new_tokens=args.rollout.max_new_tokens,
-            temperature=args.rollout.temperature, top_p=args.rollout.top_p,
-        )  # fmt: skip
-    finally:
-        ray.shutdown()
-
+    rollout = _rollout(args, strategy, tokenizer, model)
     maker = RemoteExperienceMaker(None, None, None, None, FixedKLController(args.algo.kl.init_coef), strategy, tokenizer)
     experiences = maker.split_rollout_samples(rollout)
     actor = _actor(model)
@@ -217,6 +241,15 @@ def run_path(root: Path) -> PathRun:
                                action_mask=experience.action_mask, rollout_log_probs=experience.rollout_log_probs)  # fmt: skip
             loss_after += float(loss) / len(experiences)
 
+    # The updated policy generates again: its weights saved and loaded by a new vLLM engine (OpenRLHF's
+    # own weight sync broadcasts into CUDA tensors), then scored by the updated and the initial Actor.
+    updated = model.parent / "model-updated"
+    actor.model.save_pretrained(updated, safe_serialization=True)
+    tokenizer.save_pretrained(updated)
+    regenerated = maker.split_rollout_samples(_rollout(args, strategy, tokenizer, updated))
+    regenerated_diffs = _generated_diffs(actor, regenerated)
+    regenerated_initial_diffs = _generated_diffs(_actor(model).eval(), regenerated)
+
     samples = []
     for experience, lp_before, lp_after in zip(experiences, before, after, strict=True):
         for row in range(experience.sequences.shape[0]):
@@ -236,4 +269,25 @@ def run_path(root: Path) -> PathRun:
                             if k.startswith("codegym_") and hasattr(v, "__len__") and len(v) == experience.sequences.shape[0]},
             )  # fmt: skip
             samples.append(sample)
-    return PathRun(samples, total, loss_after, args.data.max_len, changed, len(initial), model)
+    run = PathRun(samples, total, loss_after, args.data.max_len, changed, len(initial), model,
+                  regenerated_diffs, regenerated_initial_diffs)  # fmt: skip
+    (root / "summary.json").write_text(json.dumps(summary(run), indent=2) + "\n")
+    return run
+
+
+def summary(run: PathRun) -> dict[str, Any]:
+    """The run's numbers, for people: rewards, log-prob agreement before and after, the loss."""
+    import statistics
+
+    before = [abs(r - a) for s in run.samples
+              for r, a, m in zip(s.rollout_log_probs, s.actor_log_probs_before, s.action_mask, strict=True) if m]  # fmt: skip
+    return {
+        "rewards": [s.reward for s in run.samples], "generated_tokens": len(before),
+        "logprob_abs_diff_mean": statistics.fmean(before) if before else None,
+        "logprob_abs_diff_max": max(before, default=None),
+        "regenerated_logprob_abs_diff_mean": statistics.fmean(run.regenerated_diffs) if run.regenerated_diffs else None,
+        "regenerated_vs_initial_actor_mean": statistics.fmean(run.regenerated_initial_diffs) if run.regenerated_initial_diffs else None,
+        "loss_before": run.loss, "loss_after": run.loss_after,
+        "parameters_changed": f"{run.parameters_changed}/{run.parameters_total}",
+        "turns": [s.extra_logs.get("codegym_turns") for s in run.samples],
+    }  # fmt: skip

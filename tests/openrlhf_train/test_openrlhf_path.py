@@ -11,8 +11,8 @@ step is a plain ``torch.optim.AdamW`` on the ``Actor`` **in place of OpenRLHF's 
 its Ray actor groups** (DeepSpeed's strategy calls ``torch.cuda.set_device``); the strategy object is a
 namespace holding OpenRLHF's parsed arguments; ``flash_attn`` is an import-only stand-in; vLLM computes
 in float32 (a vLLM platform plugin: OpenRLHF hard-codes bfloat16) so that its log-probs can be
-compared with the float32 Actor's. The updated weights are not synced back into vLLM: OpenRLHF's
-weight broadcast allocates CUDA tensors, so "after the update" is checked on the Actor alone.
+compared with the float32 Actor's. OpenRLHF's weight sync into vLLM broadcasts into CUDA tensors, so
+the updated weights reach vLLM by a save and a new engine from ``create_vllm_engines`` instead.
 """
 
 from __future__ import annotations
@@ -101,6 +101,17 @@ def test_the_optimizer_step_changed_the_policy_in_the_advantages_direction(path_
                                                             - sum(_generated(s, s.actor_log_probs_before)))
             for s in path_run.samples]  # fmt: skip
     assert sum(gain) > 0, gain
+
+
+def test_vllm_with_the_updated_weights_agrees_with_the_updated_actor(path_run: PathRun) -> None:
+    """After the update: a new vLLM engine with the updated weights generates again, and the updated
+    Actor recomputes its log-probs as before; the initial Actor does not (the update is what vLLM ran)."""
+    diffs = path_run.regenerated_diffs
+    assert len(diffs) >= 50, f"only {len(diffs)} generated tokens"
+    mean = statistics.fmean(diffs)
+    assert mean < LOGPROB_TOLERANCE, f"mean |vLLM - updated Actor| log-prob {mean:.2e}, max {max(diffs):.2e}"
+    initial = statistics.fmean(path_run.regenerated_initial_diffs)
+    assert initial > 10 * mean and initial > 1e-5, f"the initial Actor scores them as well: {initial:.2e} vs {mean:.2e}"
 
 
 def test_each_episode_reward_is_what_replaying_its_calls_gives(path_run: PathRun) -> None:
