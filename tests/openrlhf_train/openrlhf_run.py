@@ -220,7 +220,9 @@ def run_path(root: Path) -> PathRun:
                          is_correction_gating=args.algo.advantage.is_correction_gating,
                          is_correction_threshold=args.algo.advantage.is_correction_threshold)  # fmt: skip
     initial = {name: p.detach().clone() for name, p in actor.named_parameters()}
-    optimizer = torch.optim.AdamW(actor.parameters(), lr=args.actor.adam.lr)
+    # OpenRLHF's Adam settings (weight decay 0 by default: every change below comes from the gradient)
+    optimizer = torch.optim.AdamW(actor.parameters(), lr=args.actor.adam.lr, betas=tuple(args.actor.adam.betas),
+                                  eps=args.actor.adam.eps, weight_decay=args.actor.adam.weight_decay)
     actor.train()
     optimizer.zero_grad()
     total = 0.0
