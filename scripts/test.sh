@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what it needs, then lints and runs every test suite.
 #   bash scripts/test.sh            everything (core, veRL and OpenRLHF suites, each in its own venv)
-#   CODEGYM_TEST_ONLY=core bash scripts/test.sh    one suite: core | verl | openrlhf | train
+#   CODEGYM_TEST_ONLY=core bash scripts/test.sh    one suite: core | verl | openrlhf | train | openrlhf-train
 # Extra arguments go to every pytest run (e.g. -x, -k name).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
@@ -59,11 +59,12 @@ make_room() {
 }
 
 ran=()
-for trainer in verl openrlhf train; do
+# openrlhf-train: .venv-openrlhf-train, tests/openrlhf_train (an overlay over .venv-train).
+for trainer in verl openrlhf train openrlhf-train; do
   if { [ "$only" = all ] || [ "$only" = "$trainer" ]; } && [ -f "scripts/venv-$trainer.sh" ]; then
     if [ "$trainer" = train ] && [ ! -d "$ROOT/.venv-train" ]; then make_room 10 "${ran[@]}"; fi
     bash "scripts/venv-$trainer.sh"
-    run_suite "$trainer" "$ROOT/.venv-$trainer/bin/pytest" "tests/$trainer" -q -p no:cacheprovider "$@"
+    run_suite "$trainer" "$ROOT/.venv-$trainer/bin/pytest" "tests/${trainer//-/_}" -q -p no:cacheprovider "$@"
     ran+=("$ROOT/.venv-$trainer")
   fi
 done
