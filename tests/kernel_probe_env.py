@@ -1,8 +1,8 @@
 """The source of an env that attacks the kernel layers of the sandbox from inside a worker (the
 tests write it into an env folder). ``Attack(kind, arg, unhook)`` runs one attack and returns a JSON
-report: ``{"unhooked": ..., "results": {name: "ok: ..." | "refused: ..."}}``. With ``unhook`` it
-first disables the audit hook the way issue 10 describes (its refusal function, reached from a
-caught exception's traceback, gets a new code object), so what refuses the attack is the kernel."""
+report: ``{"unhooked": ..., "results": {name: "ok: ..." | "refused: ..."}}``. With ``unhook`` the
+tests run the worker without its audit hook (``audit_hook=False``; issue 10's way of disabling it,
+a new code object for its refusal function, is now refused), so what refuses the attack is the kernel."""
 
 SOURCE = r'''
 import ast
@@ -19,18 +19,10 @@ CLONE_NEWUSER = 0x10000000
 
 
 def unhook():
-    """Replace the audit hook's refusal function with one that refuses nothing."""
+    """True when no audit hook refuses ctypes here: the worker runs with ``audit_hook=False`` (its
+    refusal function can no longer be swapped from plain Python: replacing a function's __code__ is
+    refused), so what follows meets the kernel layers alone."""
     try:
-        socket.socket()
-    except PermissionError as exc:
-        tb = exc.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        refuse = tb.tb_frame.f_back.f_locals["refuse"]
-        refuse.__code__ = (lambda what: None).__code__
-    except OSError:
-        pass
-    try:  # the hook refused ctypes loads before: now it must not
         ctypes.CDLL(None)
         return True
     except PermissionError:

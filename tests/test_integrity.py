@@ -158,6 +158,7 @@ def test_disarming_the_audit_hook_writes_nothing_outside_and_connects_nowhere(tm
             run = run_attack("AuditHookBypassEnv", [step("Attack", path=str(path), port=listener.port)])
             text = run.results[1].observation
             assert "connected" not in text and not path.exists(), text
+            assert "replacing the __code__ of a function is not allowed" in text  # the swap itself is refused
     finally:
         listener.close()
     assert listener.accepted == 0

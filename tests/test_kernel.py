@@ -39,6 +39,7 @@ def probe(env_folder: Path, attacks: list[tuple[str, object]], unhook: bool = Tr
     honest episodes, which must give exactly their clean results."""
     catalog = Catalog.from_paths([env_folder, Path(__file__).parent / "adversarial_envs"])
     limits.setdefault("step_timeout", 5.0)
+    limits.setdefault("audit_hook", not unhook)  # unhooked: the kernel layers alone
     if bystanders:
         clean_episodes(bystanders)  # computed before the runtime starts
 

@@ -72,6 +72,9 @@ class SandboxLimits:
     allows: ``seccomp``, ``pid_namespace``, ``private_tmp`` (the private mount namespace: the
     read-only view of the file system with a ``tmpfs_mb`` tmpfs as the only writable place),
     ``isolate_network`` and ``drop_privileges`` (as root: become ``nobody``, no capabilities).
+    ``audit_hook`` (on) turns common attempts into a ``PermissionError`` naming the operation before
+    the kernel refuses them; it is not a boundary, and turning it off shows what the kernel layers
+    alone do (the kernel tests do that).
     """
 
     step_timeout: float = 10.0
@@ -87,6 +90,7 @@ class SandboxLimits:
     drop_privileges: bool = True
     seccomp: bool = True
     pid_namespace: bool = True
+    audit_hook: bool = True
     quarantine_after: int = 3
     start_timeout: float = 60.0
 
@@ -232,8 +236,9 @@ def confine(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
     tempfile.tempdir = workdir
     report["workdir"] = workdir
-    install_audit_hook(workdir)
-    report["audit_hook"] = True
+    if config.get("audit_hook", True):
+        install_audit_hook(workdir)
+    report["audit_hook"] = bool(config.get("audit_hook", True))
     report["missing"] = [layer for layer in LAYERS
                          if not str(report.get(layer, "")).startswith(("on", "none", "private"))]
     return workdir, report
