@@ -37,7 +37,8 @@ if [ "$only" = all ] || [ "$only" = core ]; then
   fi
   echo "==> ruff"
   "$VENV/bin/ruff" check . || failed+=("ruff")
-  run_suite core "$VENV/bin/pytest" tests --ignore=tests/verl --ignore=tests/openrlhf -q "$@"
+  run_suite core "$VENV/bin/pytest" tests --ignore=tests/verl --ignore=tests/openrlhf --ignore=tests/train \
+    --ignore=tests/openrlhf_train -q "$@"  # the trainer suites run below, each in its own venv
 fi
 # Disk: the train venv needs about 10 GB while it is built (torch 2.11.0 with its CUDA libraries). Where
 # the disk is short, make room first: pip's cache, then (under CI only, where nothing is kept) the venvs
