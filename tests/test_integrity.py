@@ -33,7 +33,6 @@ ROUND = [step("Attack"), step("Observe"), step("Done", answer=8)]  # 8 is a wron
 @pytest.mark.parametrize(("env", "sessions", "caught"), [
     ("JsonLoadsPatchEnv", 1, "json.loads was replaced"),
     ("HostPatchEnv", 1, "codegym_adapters.runtime.host.EnvHost._status was replaced"),
-    ("CalendarPoisonEnv", 1, "sys.modules['calendar'] was replaced or removed"),
     ("SettraceEnv", 1, "a trace or profile function was installed"),
 ])
 def test_tampering_with_the_worker_quarantines_the_attacker(env, sessions, caught):
@@ -57,6 +56,13 @@ def test_a_frame_walk_into_a_sibling_session_fails_that_session():
                           for r in failed)
     assert all(r.reward == 0.0 for r in failed)  # the reward put into the sibling never got out
     assert run.failures == {run.spec.source_hash: 1}  # counted toward its quarantine
+
+
+def test_poisoning_a_module_in_place_reaches_no_other_env():
+    # sys.modules["calendar"] = None at import: not looked for (tamper.py says why); it can only break
+    # imports of its own source, and the honest MonthDaysEnv episodes (they import calendar) are clean
+    run = run_attack("CalendarPoisonEnv", ROUND * 2)
+    assert len(run.steps) == 7 and run.quarantined == {}
 
 
 def test_a_heap_walk_is_refused_in_the_worker():

@@ -69,6 +69,9 @@ def _preload() -> None:
     prepare = getattr(limits, "prepare", None)  # the kernel layers' once-per-template part, where present
     if callable(prepare):
         prepare()
+    from . import tamper
+
+    tamper.prepare()  # the worker's tripwire snapshot, shared by every child
     warm_up()
     gc.collect()
     gc.freeze()  # children's collections skip these objects: their pages stay shared

@@ -3,7 +3,7 @@
 A worker runs the code of one env source only (:mod:`.worker`), so whatever that code does to the
 process reaches only sessions of the same source: the kernel layers of :mod:`.limits` keep it from
 everyone else. What it can still do is lie about itself in ways a buggy env never would: rewrite the
-functions the worker answers with (``json.loads``, the host's methods, a builtin), install a tracer or
+functions the worker answers with (``json.loads``, the host's methods), install a tracer or
 profiler that rewrites rewards as they are computed, poison ``sys.modules``, or reach the env objects
 of its sibling sessions (frame walking, heap walking) and set their rewards. None of that is a bug an
 honest env has, so the worker checks for it after every request, before it answers, and reports the
@@ -11,16 +11,19 @@ source as tampering instead of answering (the parent quarantines the source: :mo
 
 What is checked (tens of microseconds a request):
 - no trace or profile function but the ones the worker started with, in ``sys`` or in ``threading``;
-- every value of the modules the worker answers with (its own and the host's, and the modules of
-  this package they use), the values of ``json``'s modules and of ``builtins``, the methods of their
-  classes, the attributes of ``json``'s default encoder and decoder and the keyword defaults of
-  watched functions are the objects they were before env code ran (``json.JSONEncoder.default``
-  excepted: replacing it is json's documented way to write more types, and the worker's replies
-  hold only JSON values); the host and worker objects keep their type and settings. Assigning a
-  function's ``__code__`` or defaults is refused by the audit hook (:mod:`.audit`);
-- every module in ``sys.modules`` before env code ran is still there, as the same object, and what
-  env code added is a module (in full after a load, open or close; after other requests, if the
-  number of modules changed);
+- every value of the worker's own modules (the worker, its host, its channel) and of their classes,
+  the names of ``json`` a reply goes through, the attributes of ``json``'s default encoder and
+  decoder and the keyword defaults of ``json.dumps``/``json.loads`` are the objects they were before
+  env code ran (``json.JSONEncoder.default`` excepted: replacing it is json's documented way to write
+  more types, and the worker's replies hold only JSON values); the host and worker objects keep
+  their type and settings. Replacing a function's ``__code__`` is refused by the audit hook
+  (:mod:`.audit`). Kept this narrow on purpose: Python 3.11 writes a reference count into every
+  object a check touches, and each touched object costs every worker a copied page (watching all of
+  ``sys.modules`` and ``builtins`` cost 2 MB a worker, half of what one holds);
+- the worker's modules are still the ones in ``sys.modules``, and whatever env code adds there is a
+  module (looked at when the number of modules changes; a module replaced in place, such as
+  ``sys.modules["calendar"] = None``, is not looked for: that would touch every module object, a
+  copied page each, in every worker, and it can only break imports of the env's own source);
 - a session's env holds the reward it had after its own last call (:meth:`Tripwire.before_call`). A
   change is not called tampering (sessions of a buggy env may share class-level state) but it makes
   the env's rewards untrustworthy: the session fails as nondeterministic and the failure counts
@@ -35,6 +38,10 @@ source is reached) rests on one process per source and the kernel layers, not on
 
 from __future__ import annotations
 
+import json
+import json.decoder
+import json.encoder
+import json.scanner
 import operator
 import sys
 import threading
@@ -45,7 +52,18 @@ from typing import Any
 TAMPERING = "EnvTampering"  # the remote error type a worker reports, and the parent acts on
 STATE_CHANGED = "EnvStateChanged"  # a session's reward changed between its own calls (see before_call)
 _MAX_TEXT = 300  # a report names what changed; names come from env code, so they are cut
-_UNWATCHED = {("json.encoder.JSONEncoder", "default")}
+# What a reply goes through in json (json.JSONEncoder.default is not among them: replacing it is
+# json's documented way to write more types, e.g. numpy values, and the worker's replies hold only
+# JSON values). Each: (label, namespace, names).
+_JSON_NAMES = (
+    ("json", vars(json), ("loads", "dumps", "JSONDecoder", "JSONEncoder", "_default_encoder", "_default_decoder")),
+    ("json.decoder.JSONDecoder", json.JSONDecoder.__dict__, ("decode", "raw_decode", "__init__")),
+    ("json.encoder.JSONEncoder", json.JSONEncoder.__dict__, ("encode", "iterencode", "__init__")),
+    ("json.encoder", vars(sys.modules["json.encoder"]),
+     ("c_make_encoder", "_make_iterencode", "encode_basestring", "encode_basestring_ascii")),
+    ("json.scanner", vars(sys.modules["json.scanner"]), ("make_scanner", "c_make_scanner")),
+    ("json.decoder", vars(sys.modules["json.decoder"]), ("scanstring", "JSONObject", "JSONArray")),
+)
 
 
 
@@ -57,31 +75,30 @@ class Tripwire:
     """
 
     def __init__(self, settings: Iterable[tuple[Any, Iterable[str]]] = ()) -> None:
-        self._modules = dict(sys.modules)
-        self._module_count = len(self._modules)
-        # (namespace, key, value) of everything watched, flattened so one pass in C compares them all
+        names = _watched_modules()
+        self._modules = {name: sys.modules[name] for name in names}  # they stay the modules imported
+        self._module_names = set(sys.modules)  # shared from the template: a worker reads it only
+        self._module_count = len(sys.modules)
         self._hooks = _hooks()  # a debugger or coverage may run the worker under its tracer
-        watched: list[tuple[Any, str, Any, str]] = []  # (namespace, key, value, the namespace's name)
-        for name in _watched_modules(self._modules):
-            names = vars(self._modules[name])
-            watched += [(names, k, v, name) for k, v in names.items()]
-            for value in list(names.values()) if name != "builtins" else ():  # built-in types cannot change
-                if isinstance(value, type) and getattr(value, "__module__", None) == name:
-                    owner = f"{name}.{value.__qualname__}"
-                    watched += [(value.__dict__, k, v, owner) for k, v in value.__dict__.items()
-                                if (callable(v) or isinstance(v, (staticmethod, classmethod, property)))
-                                and (owner, k) not in _UNWATCHED]
-        plain = [w for w in watched if type(w[0]) is dict]  # module namespaces
-        proxied = [w for w in watched if type(w[0]) is not dict]  # class namespaces
-        self._groups = [([w[0] for w in group], [w[1] for w in group], [w[2] for w in group], [w[3] for w in group],
-                         get)
-                        for group, get in ((plain, dict.get), (proxied, types.MappingProxyType.get))]
+        # Python 3.11 writes a reference count into every object a check touches, and each touched
+        # object costs every worker a copied page; so the worker's own modules (whose objects its
+        # requests touch anyway) are compared whole, by their values in order, without their keys,
+        # and json by the names a reply goes through
+        spaces: list[tuple[str, Any]] = []
+        for name in names:
+            namespace = vars(self._modules[name])
+            namespace.setdefault("__warningregistry__", {})  # made on a module's first warning: made now
+            spaces.append((name, namespace))
+            spaces += [(f"{name}.{value.__qualname__}", value.__dict__) for value in list(namespace.values())
+                       if isinstance(value, type) and value.__module__ == name]
+        for attribute in ("_default_encoder", "_default_decoder"):  # instance attributes shadow methods
+            obj = getattr(json, attribute, None)
+            if hasattr(obj, "__dict__"):
+                spaces.append((f"json.{attribute}", vars(obj)))
         # keyword defaults are a dict that can be changed in place (assigning new ones is audited)
-        self._kwdefaults = [(f"{v.__module__}.{v.__qualname__}", d, dict(d)) for _, _, v, _ in watched
-                            if isinstance(v, types.FunctionType) and (d := v.__kwdefaults__)]
-        json_module = self._modules.get("json")
-        frozen = [getattr(json_module, "_default_encoder", None), getattr(json_module, "_default_decoder", None)]
-        self._frozen = [(obj, type(obj), dict(vars(obj))) for obj in frozen if hasattr(obj, "__dict__")]
+        spaces += [(f"the keyword defaults of json.{f.__name__}", f.__kwdefaults__) for f in (json.dumps, json.loads)]
+        self._spaces = [(label, space, list(space.values())) for label, space in spaces]
+        self._names = [(label, space, key, space[key]) for label, space, keys in _JSON_NAMES for key in keys]
         self._objects = [(obj, type(obj), {k: vars(obj)[k] for k in keys}) for obj, keys in settings]
         self._status: dict[Any, tuple] = {}
 
@@ -90,60 +107,47 @@ class Tripwire:
         self._objects.append((obj, type(obj), {k: vars(obj)[k] for k in keys}))
 
     # -- the whole-process check ----------------------------------------------------------------
-    def check(self, all_modules: bool = True) -> str | None:
-        """What env code changed, in words, or None. Never raises (a broken check is a finding).
-
-        With ``all_modules`` false, ``sys.modules`` is only counted (an entry replaced in place is then
-        found by the next full check: the worker makes one after every load, open and close)."""
+    def check(self) -> str | None:
+        """What env code changed, in words, or None. Never raises (a broken check is a finding)."""
         try:
-            problem = self._check(all_modules)
+            problem = self._check()
         except BaseException as exc:  # noqa: BLE001 - a tampered object may raise anything, SystemExit too
             problem = f"checking the worker raised {type(exc).__name__}"
         return None if problem is None else problem[:_MAX_TEXT]
 
-    def _check(self, all_modules: bool) -> str | None:
+    def _check(self) -> str | None:
         if not all(map(operator.is_, _hooks(), self._hooks)):
             return "a trace or profile function was installed (sys.settrace, sys.setprofile or threading's)"
-        for spaces, keys, values, owners, get in self._groups:
-            now = list(map(get, spaces, keys))
-            if not all(map(operator.is_, now, values)):
+        for label, space, values in self._spaces:  # no list is built: a worker's heap stays where it was
+            if len(space) != len(values):
+                return f"names were added to or removed from {label}"
+            if not all(map(operator.is_, space.values(), values)):
+                now = list(space.values())
                 i = next(i for i, (a, b) in enumerate(zip(now, values, strict=True)) if a is not b)
-                return f"{owners[i]}.{keys[i]} was replaced"
-        for label, defaults, snapshot in self._kwdefaults:
-            if len(defaults) != len(snapshot) or not all(map(operator.is_, map(defaults.get, snapshot),
-                                                             snapshot.values())):
-                return f"the keyword defaults of {label} were changed"
-        for obj, kind, snapshot in self._frozen:
-            if type(obj) is not kind or len(vars(obj)) != len(snapshot) or not all(
-                    map(operator.is_, map(vars(obj).get, snapshot), snapshot.values())):
-                return f"json's default {kind.__name__} was changed"
+                return f"{label}.{list(space)[i]} was replaced"
+        for label, space, key, value in self._names:
+            if space.get(key) is not value:
+                return f"{label}.{key} was replaced"
         for obj, kind, settings in self._objects:
             if type(obj) is not kind:
                 return f"the class of the worker's {kind.__name__} was changed"
             for key, value in settings.items():
                 if vars(obj).get(key) is not value:
                     return f"the worker's {kind.__name__}.{key} was changed"
-        if not all_modules and len(sys.modules) == self._module_count:
-            return None
-        return self._check_modules()
-
-    def _check_modules(self) -> str | None:
         modules = sys.modules
-        if len(modules) == self._module_count and all(map(operator.is_, map(modules.get, self._modules),
-                                                          self._modules.values())):
-            return None
         for name, module in self._modules.items():
             if modules.get(name) is not module:
                 return f"sys.modules[{name!r}] was replaced or removed"
-        for name, module in list(modules.items()):  # type() and exact str only: no code of theirs runs here
-            if type(name) is not str:
-                return "sys.modules got a key that is not a str"
-            if name in self._modules:
-                continue  # the same object (checked above)
-            if not issubclass(type(module), types.ModuleType):
-                return f"sys.modules[{name!r}] was set to a {type.__repr__(type(module))}, not a module"
-            self._modules[name] = module  # an import of the env's own: watched from now on
-        self._module_count = len(self._modules)
+        if len(modules) != self._module_count:  # an import (or a poisoned name): look at what is new
+            for name, module in list(modules.items()):  # type() and exact str only: no code of theirs runs
+                if type(name) is not str:
+                    return "sys.modules got a key that is not a str"
+                if name in self._module_names:
+                    continue
+                if not issubclass(type(module), types.ModuleType):
+                    return f"sys.modules[{name!r}] was set to a {type.__repr__(type(module))}, not a module"
+                self._module_names.add(name)  # an import of the env's own: a module like any other
+            self._module_count = len(modules)
         return None
 
     # -- sessions -------------------------------------------------------------------------------
@@ -168,23 +172,26 @@ class Tripwire:
         self._status.pop(sid, None)
 
 
-def _watched_modules(modules: dict[str, Any]) -> list[str]:
-    """The modules a worker answers with: ``builtins``, ``json``'s, and those of this package that
-    hold the worker's request path (the worker and host modules and every module of this package
-    whose functions or classes they use)."""
-    names = ["builtins", "json", "json.decoder", "json.encoder", "json.scanner"]
-    todo = ["codegym_adapters.runtime.worker", "codegym_adapters.runtime.host", "codegym_adapters.runtime.channel"]
-    while todo:
-        name = todo.pop()
-        if name in names or not isinstance(modules.get(name), types.ModuleType):
-            continue
-        names.append(name)
-        for value in vars(modules[name]).values():
-            home = getattr(value, "__module__", None)
-            if (isinstance(value, (types.FunctionType, type)) and isinstance(home, str)
-                    and home.startswith("codegym_adapters.")):
-                todo.append(home)
-    return [n for n in names if isinstance(modules.get(n), types.ModuleType)]
+_PREPARED: Tripwire | None = None
+
+
+def prepare() -> None:
+    """Take the snapshot once, in the worker template before it forks (:mod:`.forkserver`): its
+    lists are then shared by every worker instead of built in each (what a worker's env code can
+    reach is the same: the template runs none). Workers get it through :func:`tripwire`."""
+    global _PREPARED
+    _PREPARED = Tripwire()
+
+
+def tripwire() -> Tripwire:
+    """The snapshot the template prepared, or a new one (a worker started some other way)."""
+    return _PREPARED if _PREPARED is not None else Tripwire()
+
+
+def _watched_modules() -> list[str]:
+    """The worker's own request path: the worker, its host and its channel (and json, by name)."""
+    names = ["codegym_adapters.runtime.worker", "codegym_adapters.runtime.host", "codegym_adapters.runtime.channel"]
+    return [n for n in names if isinstance(sys.modules.get(n), types.ModuleType)]
 
 
 def _hooks() -> tuple[Any, ...]:

@@ -31,7 +31,7 @@ from typing import Any
 from ..catalog import compile_env
 from .channel import FrameReader, frame
 from .host import EnvHost, said
-from .tamper import STATE_CHANGED, TAMPERING, Tripwire
+from .tamper import STATE_CHANGED, TAMPERING, tripwire
 
 # Modules env files import (codegym-format.md), loaded by the template so a worker starts warm.
 PRELOAD = (
@@ -87,7 +87,8 @@ class Worker:
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.load_errors: dict[str, tuple[str, str]] = {}
         # taken last, before any env code: what env code must leave as it found it (see .tamper)
-        self.tripwire = Tripwire([(self.host, ("max_observation_chars", "reward_range", "_envs", "_classes"))])
+        self.tripwire = tripwire()
+        self.tripwire.watch(self.host, ("max_observation_chars", "reward_range", "_envs", "_classes"))
         self.tripwire.watch(self, ("max_bytes", "chan_in", "chan_out", "statm", "page", "host", "tripwire"))
 
     def rss(self) -> int:
@@ -149,7 +150,7 @@ class Worker:
         if reply.get("type") == TAMPERING:
             problem = reply["message"]
         else:
-            problem = self.tripwire.check(all_modules=request.get("op") in ("load", "open", "close"))
+            problem = self.tripwire.check()
         if problem is not None:
             self.reply({"id": rid, "ok": False, "type": TAMPERING,
                         "message": f"env code tampered with its worker process: {problem}"})
