@@ -176,31 +176,73 @@ def tool_listing(actions: Sequence[Action]) -> str:
 def _action(name: str, func: Any, is_static: bool) -> Action:
     raw_doc = func.__doc__ if isinstance(getattr(func, "__doc__", None), str) else ""
     summary, doc, arg_docs = _parse_doc(raw_doc)
-    try:
-        sig: inspect.Signature | None = inspect.signature(func)
-    except (TypeError, ValueError):
-        sig = None
-    sig_params = list(sig.parameters.values()) if sig else []
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if not is_static and not inspect.ismethod(func) and sig_params and sig_params[0].kind in positional:
-        sig_params = sig_params[1:]  # self, whatever its name
+    found = _plain_parameters(func) if not is_static and type(func) is _FUNCTION else None
+    if found is not None:  # a plain method (every CodeGym env's): read from its code, not inspect
+        sig_params, return_annotation = found
+    else:
+        try:
+            sig: inspect.Signature | None = inspect.signature(func)
+        except (TypeError, ValueError):
+            sig = None
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        sig_params = [(p.name, p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD), p.annotation, p.default)
+                      for p in sig.parameters.values()] if sig else []
+        if (not is_static and not inspect.ismethod(func) and sig and sig.parameters
+                and next(iter(sig.parameters.values())).kind in positional):
+            sig_params = sig_params[1:]  # self, whatever its name
+        return_annotation = sig.return_annotation if sig else _EMPTY
     params, rendered = [], []
-    for p in sig_params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "self":
+    for p_name, variadic, annotation, p_default in sig_params:
+        if variadic or p_name == "self":
             continue
-        ann = _annotation_text(p.annotation)
-        doc_type, desc = arg_docs.get(p.name, (None, ""))
+        ann = _annotation_text(annotation)
+        doc_type, desc = arg_docs.get(p_name, (None, ""))
         schema = (_schema(ann) if ann else None) or (_schema(doc_type) if doc_type else None) or {}
-        required = p.default is p.empty
-        default = None if required else _json_value(p.default)
-        params.append(Param(p.name, schema.get("type"), desc, required, default, schema.get("items")))
-        text = f"{p.name}: {ann}" if ann else p.name
+        required = p_default is _EMPTY
+        default = None if required else _json_value(p_default)
+        params.append(Param(p_name, schema.get("type"), desc, required, default, schema.get("items")))
+        text = f"{p_name}: {ann}" if ann else p_name
         if not required:
-            text += f" = {p.default!r}" if ann else f"={p.default!r}"
+            text += f" = {p_default!r}" if ann else f"={p_default!r}"
         rendered.append(text)
-    ret = _annotation_text(sig.return_annotation) if sig else None
+    ret = _annotation_text(return_annotation)
     signature = f"def {name}({', '.join(rendered)})" + (f" -> {ret}:" if ret else ":")
     return Action(name, tuple(params), summary, doc, signature)
+
+
+_FUNCTION = type(lambda: None)
+_EMPTY = inspect.Parameter.empty
+
+
+def _plain_parameters(func: Any) -> tuple[list[tuple[str, bool, Any, Any]], Any] | None:
+    """``([(name, variadic, annotation, default)], return annotation)`` of a plain function's
+    parameters after its first (``self``), read from its code object as ``inspect.signature`` would
+    give them; None where that needs inspect (a wrapper, or no first parameter). Reading them this way
+    runs none of inspect's code in a sandbox worker, whose every first run of a function copies pages
+    it shares with the other workers (Python 3.11)."""
+    if getattr(func, "__wrapped__", None) is not None or "__signature__" in vars(func):
+        return None
+    code = func.__code__
+    positional = code.co_argcount
+    if positional < 1:
+        return None
+    names = code.co_varnames
+    keyword_only = code.co_kwonlyargcount
+    defaults = func.__defaults__ or ()
+    kwdefaults = func.__kwdefaults__ or {}
+    annotations = func.__annotations__
+    first_default = positional - len(defaults)
+    params: list[tuple[str, bool, Any, Any]] = []
+    for i in range(1, positional):
+        default = defaults[i - first_default] if i >= first_default else _EMPTY
+        params.append((names[i], False, annotations.get(names[i], _EMPTY), default))
+    at = positional + keyword_only
+    if code.co_flags & inspect.CO_VARARGS:
+        params.append((names[at], True, _EMPTY, _EMPTY))
+        at += 1
+    for name in names[positional:positional + keyword_only]:
+        params.append((name, False, annotations.get(name, _EMPTY), kwdefaults.get(name, _EMPTY)))
+    return params, annotations.get("return", _EMPTY)
 
 
 def _parse_doc(raw: str) -> tuple[str, str, dict[str, tuple[str | None, str]]]:
@@ -256,7 +298,7 @@ def _parse_args(body: list[tuple[int, str]]) -> dict[str, tuple[str | None, str]
 
 def _annotation_text(ann: Any) -> str | None:
     """The source-like text of an annotation, or None if there is none."""
-    if ann is inspect.Parameter.empty:  # same object as Signature.empty
+    if ann is _EMPTY:  # same object as Signature.empty
         return None
     if isinstance(ann, str):
         return ann.strip() or None

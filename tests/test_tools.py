@@ -383,3 +383,45 @@ def test_non_json_default_is_kept_as_repr():
     p = params_of(actions_of(WithObjectDefault)[0])
     assert p["marker"].default == "<class 'object'>"
     assert p["pair"].default == [1, 2]
+
+
+PLAIN_SIGNATURES = [
+    "def f(self): pass",
+    "def f(self, a, b=2, *args, c, d=4, **kw) -> int: pass",
+    "def f(this, a: int, b: 'list[int]' = None): pass",
+    "def f(self, /, a, b=1, *, c=3): pass",
+    "def f(self, *args): pass",
+    "def f(self, **kw): pass",
+]
+
+
+@pytest.mark.parametrize("source", PLAIN_SIGNATURES)
+def test_plain_methods_are_read_from_their_code_as_inspect_reads_them(source):
+    """Sandbox workers read an env method's parameters from its code (running inspect's code in a
+    worker copies pages shared with the others); what they read must be what inspect.signature says."""
+    import inspect
+
+    from codegym_adapters.tools import _plain_parameters
+
+    namespace: dict = {}
+    exec(source, namespace)
+    func = namespace["f"]
+    signature = inspect.signature(func)
+    expected = [(p.name, p.kind == p.VAR_POSITIONAL, p.annotation, p.default)
+                for p in list(signature.parameters.values())[1:] if p.kind != p.VAR_KEYWORD]
+    assert _plain_parameters(func) == (expected, signature.return_annotation)
+
+
+def test_wrapped_methods_still_go_through_inspect():
+    import functools
+
+    from codegym_adapters.tools import _plain_parameters
+
+    def inner(self, a, b=1):
+        pass
+
+    @functools.wraps(inner)
+    def outer(*args, **kwargs):
+        return inner(*args, **kwargs)
+
+    assert _plain_parameters(outer) is None
