@@ -66,7 +66,6 @@ _JSON_NAMES = (
 )
 
 
-
 class Tripwire:
     """Snapshot of the worker's machinery, taken before any env code runs; :meth:`check` compares.
 
@@ -77,7 +76,7 @@ class Tripwire:
     def __init__(self, settings: Iterable[tuple[Any, Iterable[str]]] = ()) -> None:
         names = _watched_modules()
         self._modules = {name: sys.modules[name] for name in names}  # they stay the modules imported
-        self._module_names = set(sys.modules)  # shared from the template: a worker reads it only
+        self._module_names = set(sys.modules)  # shared from the template; a worker adds its env's imports
         self._module_count = len(sys.modules)
         self._hooks = _hooks()  # a debugger or coverage may run the worker under its tracer
         # Python 3.11 writes a reference count into every object a check touches, and each touched

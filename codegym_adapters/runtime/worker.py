@@ -142,15 +142,10 @@ class Worker:
             reply = {"id": rid, "ok": True, "value": value}
         except MemoryError:
             reply = {"id": rid, "ok": False, "type": "MemoryError", "message": "out of memory"}
-        except Tampered as exc:
-            reply = {"id": rid, "ok": False, "type": TAMPERING, "message": str(exc)}
         except BaseException as exc:  # env code may raise anything, SystemExit included
             kind = exc.kind if isinstance(exc, _Remote) else type(exc).__name__
             reply = {"id": rid, "ok": False, "type": kind, "message": said(exc)}
-        if reply.get("type") == TAMPERING:
-            problem = reply["message"]
-        else:
-            problem = self.tripwire.check()
+        problem = self.tripwire.check()
         if problem is not None:
             self.reply({"id": rid, "ok": False, "type": TAMPERING,
                         "message": f"env code tampered with its worker process: {problem}"})
@@ -185,7 +180,7 @@ class Worker:
         source_hash = self._source(request)
         try:
             opened = self.host.open(request["sid"], source_hash, request["options"], request["label"])
-            self.tripwire.after_call(request["sid"], self.host.status(request["sid"]))
+            self._after_call(request["sid"])
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             if type(exc).__module__.startswith("codegym_adapters"):
                 raise
@@ -197,31 +192,35 @@ class Worker:
     def op_step(self, request: dict[str, Any]) -> dict[str, Any]:
         sid = request["sid"]
         try:
-            status = self.host.status(sid)
+            self._before_call(sid)
         except KeyError:
             raise _Remote("CodeGymError", f"session {sid} is not open in this worker") from None
-        problem = self.tripwire.before_call(sid, status)
-        if problem is not None:
-            raise _Remote(STATE_CHANGED, problem)
         try:
             result = self.host.step(sid, request["name"], request["args"])
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, ... raised by the env
             name = request["name"]
-            self.tripwire.after_call(sid, self.host.status(sid))
+            self._after_call(sid)
             return {"observation": f"Error: the environment raised {type(exc).__name__} on {name}: {said(exc)}"[:2000],
                     "finished": False, "reward": 0.0, "error": "exception"}
-        self.tripwire.after_call(sid, self.host.status(sid))
+        self._after_call(sid)
         return {"observation": result.observation, "finished": result.finished, "reward": result.reward,
                 "error": result.error}  # fatal follows from the error kind (invalid_reward)
 
     def op_attribute(self, request: dict[str, Any]) -> Any:
-        if request["sid"] in self.host._envs:
-            problem = self.tripwire.before_call(request["sid"], self.host.status(request["sid"]))
-            if problem is not None:
-                raise _Remote(STATE_CHANGED, problem)
+        self._before_call(request["sid"])  # KeyError for a session not open, as host.attribute raises
         value = self.host.attribute(request["sid"], request["name"])
-        self.tripwire.after_call(request["sid"], self.host.status(request["sid"]))
+        self._after_call(request["sid"])
         return value
+
+    def _before_call(self, sid: Any) -> None:
+        """Refuse a call on a session whose reward changed since its own last call (:mod:`.tamper`).
+        Raises ``KeyError`` for a session not open here."""
+        problem = self.tripwire.before_call(sid, self.host.status(sid))
+        if problem is not None:
+            raise _Remote(STATE_CHANGED, problem)
+
+    def _after_call(self, sid: Any) -> None:
+        self.tripwire.after_call(sid, self.host.status(sid))
 
     def op_close(self, request: dict[str, Any]) -> None:
         self.host.close(request["sid"])
